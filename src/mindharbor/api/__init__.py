@@ -1,0 +1,1 @@
+"""The faces of MindHarbor; each one is thin and calls the same repository."""

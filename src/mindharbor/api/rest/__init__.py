@@ -1,0 +1,1 @@
+"""The Parse REST dialect."""

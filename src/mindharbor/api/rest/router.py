@@ -1,0 +1,128 @@
+"""The REST route table and the dispatcher that owns each call's transaction.
+
+Routes are data: (method, path pattern, handler, kind). The dispatcher opens one unit of work per
+call (or reuses the batch's when ``transaction: true``), claims the idempotency key inside it,
+and runs the handler. Handlers never open transactions or decide access themselves.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mindharbor.api.rest import classes, schemas
+from mindharbor.api.rest.reply import Reply
+from mindharbor.api.rest.request import ApiRequest
+from mindharbor.errors import InvalidJSON, InvalidQuery, ObjectNotFound, ParseError, error_body
+from mindharbor.storage.db import Store
+from mindharbor.storage.repository import Repository
+
+Handler = Callable[[Repository, ApiRequest], Awaitable[Reply]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    writes: bool
+
+
+def _route(method: str, path: str, handler: Handler) -> Route:
+    regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)
+    return Route(method, re.compile(f"^{regex}/?$"), handler, method in ("POST", "PUT", "DELETE"))
+
+
+ROUTES: list[Route] = [
+    _route("GET", "/classes/{className}", classes.find),
+    _route("POST", "/classes/{className}", classes.create),
+    _route("GET", "/classes/{className}/{objectId}", classes.get),
+    _route("PUT", "/classes/{className}/{objectId}", classes.update),
+    _route("DELETE", "/classes/{className}/{objectId}", classes.delete),
+    _route("GET", "/schemas", schemas.list_schemas),
+    _route("POST", "/schemas", schemas.create_schema),
+    _route("GET", "/schemas/{className}", schemas.get_schema),
+    _route("POST", "/schemas/{className}", schemas.create_schema),
+    _route("PUT", "/schemas/{className}", schemas.update_schema),
+    _route("DELETE", "/schemas/{className}", schemas.delete_schema),
+    _route("DELETE", "/purge/{className}", schemas.purge),
+]
+
+
+def resolve(method: str, path: str) -> tuple[Route, dict[str, str]]:
+    path_matched = False
+    for route in ROUTES:
+        match = route.pattern.match(path)
+        if match is None:
+            continue
+        path_matched = True
+        if route.method == method:
+            return route, match.groupdict()
+    if path_matched:
+        raise InvalidJSON(f"Method {method} is not supported on {path}.")
+    raise ObjectNotFound(f"Unknown route: {method} {path}")
+
+
+class Dispatcher:
+    """Runs API calls against the store, one transaction per call or per transactional batch."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def call(self, req: ApiRequest, repo: Repository | None = None) -> Reply:
+        if req.path.rstrip("/") == "/batch":
+            if repo is not None:
+                raise InvalidQuery("A batch cannot contain another batch.")
+            return await self.batch(req)
+        route, params = resolve(req.method, req.path)
+        req.path_params = params
+        if repo is not None:
+            return await route.handler(repo, req)
+        async with self.store.unit_of_work(req.auth) as uow:
+            if route.writes and req.request_id and req.method in ("POST", "PUT"):
+                await uow.claim_request_id(req.request_id)
+            return await route.handler(uow, req)
+
+    async def batch(self, req: ApiRequest) -> Reply:
+        """``POST /batch``: each entry is checked as its own request with the caller's rights."""
+        requests = req.body.get("requests")
+        limit = self.store.settings.max_batch_requests
+        if not isinstance(requests, list):
+            raise InvalidJSON("requests must be an array")
+        if len(requests) > limit:
+            raise InvalidJSON(f"A batch may hold at most {limit} requests.")
+        subs = [self._sub_request(req, entry) for entry in requests]
+        if req.request_id:
+            async with self.store.unit_of_work(req.auth) as uow:
+                await uow.claim_request_id(req.request_id)
+        if req.body.get("transaction") is True:
+            async with self.store.unit_of_work(req.auth) as uow:
+                replies = [await self.call(sub, uow) for sub in subs]
+            return Reply([{"success": r.body} for r in replies])
+        results: list[dict[str, Any]] = []
+        for sub in subs:
+            try:
+                results.append({"success": (await self.call(sub)).body})
+            except ParseError as exc:
+                results.append({"error": error_body(exc)[1]})
+        return Reply(results)
+
+    def _sub_request(self, parent: ApiRequest, entry: Any) -> ApiRequest:
+        if not isinstance(entry, dict):
+            raise InvalidJSON("Each batch request must be an object.")
+        method, path, body = entry.get("method"), entry.get("path"), entry.get("body") or {}
+        if not isinstance(method, str) or not isinstance(path, str) or not isinstance(body, dict):
+            raise InvalidJSON("Each batch request needs method, path and an object body.")
+        mount = self.store.settings.mount_path.rstrip("/")
+        if mount and path.startswith(mount + "/"):
+            path = path[len(mount):]
+        if not path.startswith("/"):
+            path = "/" + path
+        method = method.upper()
+        params, data = (body, {}) if method in ("GET", "DELETE") else ({}, body)
+        return ApiRequest(
+            method=method, path=path, params=params, body=data, auth=parent.auth,
+            client_ip=parent.client_ip, user_agent=parent.user_agent,
+        )

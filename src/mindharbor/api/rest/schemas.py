@@ -1,0 +1,139 @@
+"""``/schemas`` and ``/purge``: the class registry, master key only, Parse's validation errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mindharbor.api.rest.reply import Reply
+from mindharbor.api.rest.request import ApiRequest
+from mindharbor.errors import InvalidClassName, InvalidJSON, InvalidSchemaOperation, Unauthorized
+from mindharbor.storage.repository import Repository
+from mindharbor.storage.schema import (
+    SYSTEM_CLASSES,
+    ClassSchema,
+    FieldSpec,
+    check_field_addable,
+    check_field_deletable,
+    validate_class_name,
+    validate_clp,
+    validate_field_name,
+)
+
+
+def _require_master(req: ApiRequest) -> None:
+    if not req.auth.is_master:
+        raise Unauthorized("unauthorized: master key is required")
+
+
+def _existing(repo: Repository, name: str) -> ClassSchema:
+    schema = repo.schema_or_none(name)
+    if schema is None:
+        raise InvalidClassName(f"Class {name} does not exist.")
+    return schema
+
+
+async def list_schemas(repo: Repository, req: ApiRequest) -> Reply:
+    _require_master(req)
+    return Reply({"results": [s.to_parse() for s in repo.store.all_schemas()]})
+
+
+async def get_schema(repo: Repository, req: ApiRequest) -> Reply:
+    _require_master(req)
+    return Reply(_existing(repo, req.path_params["className"]).to_parse())
+
+
+def _fields_from_body(body: dict[str, Any]) -> dict[str, Any]:
+    fields = body.get("fields", {})
+    if not isinstance(fields, dict):
+        raise InvalidJSON("fields must be an object.")
+    return fields
+
+
+async def create_schema(repo: Repository, req: ApiRequest) -> Reply:
+    _require_master(req)
+    name = req.path_params.get("className") or req.body.get("className")
+    if req.path_params.get("className") and req.body.get("className") not in (None, name):
+        raise InvalidClassName("Class name mismatch between body and path.")
+    validate_class_name(str(name))
+    if repo.schema_or_none(str(name)) is not None:
+        raise InvalidClassName(f"Class {name} already exists.")
+    if str(name).startswith("_"):
+        raise InvalidClassName(f"Invalid classname: {name}")
+    fields: dict[str, FieldSpec] = {}
+    for fname, spec in _fields_from_body(req.body).items():
+        validate_field_name(fname)
+        fields[fname] = FieldSpec.from_json(fname, spec)
+    schema = ClassSchema(
+        name=str(name),
+        fields=fields,
+        clp=validate_clp(req.body.get("classLevelPermissions") or {}),
+        indexes=_indexes(req.body.get("indexes"), fields),
+    )
+    await repo.save_schema(schema, is_new=True)
+    return Reply(schema.to_parse())
+
+
+def _indexes(raw: Any, fields: dict[str, FieldSpec]) -> dict[str, dict[str, int]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InvalidJSON("indexes must be an object.")
+    out: dict[str, dict[str, int]] = {}
+    for name, keys in raw.items():
+        if not isinstance(keys, dict) or not keys:
+            raise InvalidJSON(f"Index {name} must name fields.")
+        for key, direction in keys.items():
+            if key not in fields and key not in ("createdAt", "updatedAt", "objectId"):
+                raise InvalidSchemaOperation(f"Field {key} does not exist, cannot add index.")
+            if direction not in (1, -1):
+                raise InvalidJSON(f"Index {name}: direction must be 1 or -1.")
+        out[str(name)] = keys
+    return out
+
+
+async def update_schema(repo: Repository, req: ApiRequest) -> Reply:
+    _require_master(req)
+    schema = _existing(repo, req.path_params["className"])
+    fields = dict(schema.fields)
+    for fname, spec in _fields_from_body(req.body).items():
+        if isinstance(spec, dict) and spec.get("__op") == "Delete":
+            check_field_deletable(schema, fname)
+            await repo.drop_column(schema, fname)
+            del fields[fname]
+            continue
+        validate_field_name(fname)
+        new_spec = FieldSpec.from_json(fname, spec)
+        check_field_addable(schema, fname, new_spec)
+        fields[fname] = new_spec
+    clp = schema.clp
+    if "classLevelPermissions" in req.body:
+        clp = validate_clp(req.body["classLevelPermissions"] or {})
+    indexes = {**schema.indexes, **_indexes(req.body.get("indexes"), fields)}
+    updated = ClassSchema(name=schema.name, fields=fields, clp=clp, indexes=indexes,
+                          builtin=schema.builtin, phi=schema.phi, description=schema.description)
+    await repo.save_schema(updated, is_new=False)
+    return Reply(updated.to_parse())
+
+
+async def delete_schema(repo: Repository, req: ApiRequest) -> Reply:
+    _require_master(req)
+    name = req.path_params["className"]
+    schema = repo.schema_or_none(name)
+    if schema is None:
+        return Reply({})
+    if schema.builtin or name in SYSTEM_CLASSES:
+        raise InvalidSchemaOperation(f"Class {name} is built in and cannot be deleted.")
+    count = await repo.count_all(schema)
+    if count:
+        raise InvalidSchemaOperation(
+            f"Class {name} is not empty, contains {count} objects, cannot drop schema.")
+    await repo.drop_schema(schema)
+    return Reply({})
+
+
+async def purge(repo: Repository, req: ApiRequest) -> Reply:
+    _require_master(req)
+    schema = repo.schema_or_none(req.path_params["className"])
+    if schema is not None:
+        await repo.purge(schema)
+    return Reply({})

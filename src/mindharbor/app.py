@@ -1,0 +1,128 @@
+"""The ASGI application: routes, middleware and lifespan, built from explicit settings."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mindharbor import __version__
+from mindharbor.api.rest.reply import Reply
+from mindharbor.api.rest.request import SessionResolver, build_request, reject_sessions
+from mindharbor.api.rest.router import Dispatcher
+from mindharbor.errors import ParseError, Unauthorized, error_body
+from mindharbor.settings import Settings
+from mindharbor.storage.db import Store
+
+log = logging.getLogger("mindharbor")
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body), status_code=status, headers=headers,
+        media_type="application/json; charset=utf-8",
+    )
+
+
+class MindHarbor:
+    """Holds the long-lived parts of a server (store, dispatcher) for the endpoints."""
+
+    def __init__(self, settings: Settings, session_resolver: SessionResolver | None = None) -> None:
+        self.settings = settings
+        self.store = Store(settings)
+        self.dispatcher = Dispatcher(self.store)
+        self.resolve_session = session_resolver or reject_sessions
+        self.ready = False
+
+    async def health(self, request: Request) -> Response:
+        if not self.ready:
+            return json_response({"status": "initialized"}, 503)
+        return json_response({"status": "ok"})
+
+    async def server_info(self, request: Request) -> Response:
+        return await self._handle(request, "/serverInfo", self._server_info)
+
+    async def _server_info(self, api: Any) -> Reply:
+        if not api.auth.is_master:
+            raise Unauthorized("unauthorized: master key is required")
+        return Reply({
+            "parseServerVersion": f"mindharbor-{__version__}",
+            "features": {
+                "globalConfig": {"create": False, "read": False, "update": False, "delete": False},
+                "schemas": {"addField": True, "removeField": True, "addClass": True,
+                            "removeClass": True, "clearAllDataFromClass": True,
+                            "editClassLevelPermissions": True, "editPointerPermissions": True},
+            },
+        })
+
+    async def parse_api(self, request: Request) -> Response:
+        path = "/" + request.path_params.get("path", "")
+        return await self._handle(request, path, self.dispatcher.call)
+
+    async def _handle(self, request: Request, path: str, call: Any) -> Response:
+        request_id = uuid.uuid4().hex
+        try:
+            api = await build_request(request, path, self.settings, self.resolve_session)
+            reply = await call(api)
+            return json_response(reply.body, reply.status, reply.headers)
+        except ParseError as exc:
+            status, body = error_body(exc)
+            return json_response(body, status)
+        except Exception:
+            # Never echo the exception: it may carry PHI or SQL. The id ties the log to the reply.
+            log.exception("unhandled error in %s %s (request %s)", request.method, path,
+                          request_id)
+            status, body = error_body(RuntimeError())
+            return json_response(body, status, {"X-Request-Id": request_id})
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        await self.store.migrate()
+        self.ready = True
+        try:
+            yield
+        finally:
+            self.ready = False
+            await self.store.close()
+
+
+def create_app(settings: Settings, session_resolver: SessionResolver | None = None) -> Starlette:
+    server = MindHarbor(settings, session_resolver)
+    mount = settings.mount_path.rstrip("/")
+    methods = ["GET", "POST", "PUT", "DELETE"]
+    app = Starlette(
+        routes=[
+            Route(f"{mount}/health", server.health, methods=["GET"]),
+            Route(f"{mount}/serverInfo", server.server_info, methods=["GET", "POST"]),
+            Route(mount + "/{path:path}", server.parse_api, methods=methods),
+        ],
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=["*"],
+                allow_methods=[*methods, "OPTIONS"],
+                allow_headers=["*"],
+                expose_headers=["X-Parse-Job-Status-Id", "X-Parse-Push-Status-Id"],
+            )
+        ],
+        lifespan=server.lifespan,
+    )
+    app.state.server = server
+    return app
+
+
+def app_from_environment() -> Starlette:
+    """uvicorn factory (``--factory``): each worker process reads the same environment."""
+    from mindharbor.settings import load_settings  # noqa: PLC0415 - only for this entry point
+
+    return create_app(load_settings())

@@ -1,0 +1,81 @@
+"""The ``mindharbor`` command: serve, migrate."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import typer
+import uvicorn
+
+from mindharbor.settings import load_settings
+
+cli = typer.Typer(help="MindHarbor: a behavioral health EHR backend (Parse REST dialect).",
+                  no_args_is_help=True)
+
+
+@cli.command()
+def serve(
+    host: str | None = typer.Option(None, help="Listen address (MINDHARBOR_HOST)"),
+    port: int | None = typer.Option(None, help="Listen port (MINDHARBOR_PORT)"),
+    workers: int = typer.Option(1, help="Worker processes (PostgreSQL deployments)"),
+) -> None:
+    """Migrate, then serve the API."""
+    overrides: dict[str, object] = {}
+    if host:
+        overrides["host"] = host
+    if port:
+        overrides["port"] = port
+    settings = load_settings(**overrides)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from mindharbor.storage.db import Store  # noqa: PLC0415 - keep `--help` fast
+
+    async def _migrate() -> None:
+        store = Store(settings)
+        try:
+            await store.migrate()
+        finally:
+            await store.close()
+
+    asyncio.run(_migrate())
+    url = f"http://{settings.host}:{settings.port}{settings.mount_path}"
+    typer.echo(f"MindHarbor serving {url}  (app id: {settings.app_id}, "
+               f"database: {settings.dialect})")
+    if not settings.production and settings.master_key and (settings.data_dir / "master.key").exists():
+        typer.echo(f"Demo master key (from {settings.data_dir / 'master.key'}): {settings.master_key}")
+    if workers > 1 and settings.dialect == "sqlite":
+        typer.echo("SQLite allows one writer: running a single worker.")
+        workers = 1
+    uvicorn.run(
+        "mindharbor.app:app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_level="info",
+        access_log=False,  # URLs carry `where` clauses, which can carry PHI
+        proxy_headers=True,
+    )
+
+
+@cli.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    from mindharbor.storage.db import Store  # noqa: PLC0415
+
+    settings = load_settings()
+
+    async def _run() -> None:
+        store = Store(settings)
+        try:
+            await store.migrate()
+        finally:
+            await store.close()
+
+    asyncio.run(_run())
+    typer.echo(f"Database is up to date ({settings.dialect}).")
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,130 @@
+"""Parse errors: one hierarchy, one mapping to HTTP.
+
+Every failure a client can see is a ``ParseError`` carrying the Parse ``code`` the SDKs switch on
+and the HTTP status Parse Server would answer with. Services raise these (never HTTP errors);
+``to_response_body`` / ``http_status`` are the only translation to the wire.
+
+    ParseError(code, message)                  400 unless stated
+    ├── InternalError            1             500
+    ├── ObjectNotFound         101             404  (also: "exists but you may not see it")
+    ├── InvalidQuery           102
+    ├── InvalidClassName       103
+    ├── InvalidKeyName         105
+    ├── InvalidPointer         106
+    ├── InvalidJSON            107
+    ├── IncorrectType          111
+    ├── OperationForbidden     119             (CLP denial, server-owned field)
+    ├── InvalidACL             123
+    ├── DuplicateValue         137
+    ├── ScriptFailed           141
+    ├── ValidationFailed       142
+    ├── DuplicateRequest       159
+    ├── InvalidSessionToken    209
+    ├── InvalidSchemaOperation 255
+    ├── RequestTooLarge        107             413
+    └── Unauthorized           (no code)       403  body {"error": "unauthorized"} as Parse does
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ParseError(Exception):
+    """A failure with a Parse error code; the message is safe to show to the caller."""
+
+    code: ClassVar[int] = 1
+    http_status: ClassVar[int] = 400
+    default_message: ClassVar[str] = "Internal server error."
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+    def body(self) -> dict[str, Any]:
+        return {"code": self.code, "error": self.message}
+
+
+class InternalError(ParseError):
+    code, http_status = 1, 500
+
+
+class ObjectNotFound(ParseError):
+    code, http_status, default_message = 101, 404, "Object not found."
+
+
+class InvalidQuery(ParseError):
+    code, default_message = 102, "Invalid query."
+
+
+class InvalidClassName(ParseError):
+    code, default_message = 103, "Invalid class name."
+
+
+class InvalidKeyName(ParseError):
+    code, default_message = 105, "Invalid key name."
+
+
+class InvalidPointer(ParseError):
+    code, default_message = 106, "Invalid pointer."
+
+
+class InvalidJSON(ParseError):
+    code, default_message = 107, "Invalid JSON."
+
+
+class IncorrectType(ParseError):
+    code, default_message = 111, "Incorrect type."
+
+
+class OperationForbidden(ParseError):
+    code, default_message = 119, "Permission denied."
+
+
+class InvalidACL(ParseError):
+    code, default_message = 123, "Invalid ACL."
+
+
+class DuplicateValue(ParseError):
+    code = 137
+    default_message = "A duplicate value for a field with unique values was provided"
+
+
+class ScriptFailed(ParseError):
+    code, default_message = 141, "Script failed."
+
+
+class ValidationFailed(ParseError):
+    code, default_message = 142, "Validation failed."
+
+
+class DuplicateRequest(ParseError):
+    code, default_message = 159, "Duplicate request"
+
+
+class InvalidSessionToken(ParseError):
+    code, default_message = 209, "Invalid session token"
+
+
+class InvalidSchemaOperation(ParseError):
+    code, default_message = 255, "Invalid schema operation."
+
+
+class RequestTooLarge(ParseError):
+    code, http_status, default_message = 107, 413, "Request body too large."
+
+
+class Unauthorized(ParseError):
+    """Bad application id or client key: Parse answers a bare ``{"error": ...}`` with 403."""
+
+    code, http_status, default_message = 0, 403, "unauthorized"
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.message}
+
+
+def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
+    """The (HTTP status, JSON body) for any exception; unknown ones never leak their text."""
+    if isinstance(exc, ParseError):
+        return exc.http_status, exc.body()
+    return 500, {"code": 1, "error": "Internal server error."}

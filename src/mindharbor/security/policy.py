@@ -1,0 +1,64 @@
+"""The access policy: the one place that turns "who is asking" into SQL.
+
+Every SELECT, UPDATE and DELETE the repository issues passes through ``read_filter`` or
+``write_filter``; the class-level check runs first (``check``). There is no other code path to a
+class table, so limits, counts, skips, includes and sub-queries all see exactly the rows the
+caller may see, and no row is ever filtered in Python after the fetch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql.elements import ColumnElement
+
+from mindharbor.security import clp
+from mindharbor.security.auth import Auth
+from mindharbor.storage.schema import ClassSchema
+
+
+def perm_overlap(dialect: str, column: Any, identities: list[str]) -> ColumnElement[bool]:
+    """SQL for "this permission list contains any of these identities"."""
+    if dialect == "postgresql":
+        ids = sa.bindparam(None, identities, type_=postgresql.ARRAY(sa.Text()))
+        return column.op("&&")(ids)  # type: ignore[no-any-return]
+    elements = sa.func.json_each(column).table_valued("value")
+    return sa.exists(sa.select(sa.literal(1)).select_from(elements).where(
+        elements.c.value.in_(identities)
+    ))
+
+
+class AccessPolicy:
+    """Access decisions for one caller; built per request from its ``Auth``."""
+
+    def __init__(self, auth: Auth, dialect: str) -> None:
+        self.auth = auth
+        self.dialect = dialect
+
+    def check(self, schema: ClassSchema, op: str) -> clp.ClassGrant:
+        """Class-level permission for ``op``; raises 119 when the class is closed to the caller."""
+        return clp.check_operation(self.auth, schema, op)
+
+    def _grant_filter(self, table: sa.Table, grant: clp.ClassGrant) -> ColumnElement[bool]:
+        if grant.pointer_fields is None:
+            return sa.true()
+        user_id = self.auth.user_id
+        return sa.or_(*(table.c[f] == user_id for f in grant.pointer_fields if f in table.c))
+
+    def read_filter(self, table: sa.Table, grant: clp.ClassGrant) -> ColumnElement[bool]:
+        if self.auth.is_master:
+            return sa.true()
+        return sa.and_(
+            perm_overlap(self.dialect, table.c._rperm, self.auth.identities),
+            self._grant_filter(table, grant),
+        )
+
+    def write_filter(self, table: sa.Table, grant: clp.ClassGrant) -> ColumnElement[bool]:
+        if self.auth.is_master:
+            return sa.true()
+        return sa.and_(
+            perm_overlap(self.dialect, table.c._wperm, self.auth.identities),
+            self._grant_filter(table, grant),
+        )

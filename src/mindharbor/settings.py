@@ -1,0 +1,81 @@
+"""Configuration, read from ``MINDHARBOR_*`` environment variables (or a ``.env`` file) once.
+
+Nothing reads the environment at import time: ``load_settings()`` is called by the CLI and the
+result is passed down to ``create_app`` and the store, so tests can build several servers with
+different settings in one process.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob a deployer can turn; defaults give the embedded, zero-service demo."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MINDHARBOR_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    data_dir: Path = Path("./data")
+    app_id: str = "mindharbor"
+    # Required in production; the embedded demo generates one under data_dir (see resolve()).
+    master_key: str | None = Field(default=None, repr=False)
+    # Optional Parse client keys: when any is set, a request must present one of them.
+    rest_api_key: str | None = Field(default=None, repr=False)
+    javascript_key: str | None = Field(default=None, repr=False)
+    client_key: str | None = Field(default=None, repr=False)
+    database_url: str | None = Field(default=None, repr=False)
+    redis_url: str | None = Field(default=None, repr=False)
+    host: str = "127.0.0.1"
+    port: int = 1337
+    mount_path: str = "/parse"
+    production: bool = False
+
+    allow_client_class_creation: bool = False
+    default_limit: int = 100
+    max_limit: int = 1000
+    max_skip: int = 10_000_000
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_batch_requests: int = 50
+    max_query_depth: int = 8
+    max_in_list: int = 1000
+    max_regex_length: int = 1000
+    statement_timeout_ms: int = 15_000
+    idempotency_ttl_seconds: int = 300
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The async SQLAlchemy URL for ``database_url`` (plain ``postgresql://`` is accepted)."""
+        url = self.database_url or f"sqlite:///{(self.data_dir / 'mindharbor.db').resolve()}"
+        if url.startswith(("postgres://", "postgresql://")):
+            return "postgresql+asyncpg://" + url.split("://", 1)[1]
+        if url.startswith("sqlite://"):
+            return "sqlite+aiosqlite://" + url.split("://", 1)[1]
+        return url
+
+    @property
+    def dialect(self) -> str:
+        return "postgresql" if self.sqlalchemy_url.startswith("postgresql") else "sqlite"
+
+    def resolve(self) -> Settings:
+        """Fill in the generated demo secrets; refuse to run production without a master key."""
+        if self.master_key:
+            return self
+        if self.production:
+            raise SystemExit("MINDHARBOR_MASTER_KEY is required when MINDHARBOR_PRODUCTION=true")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key_file = self.data_dir / "master.key"
+        if not key_file.exists():
+            key_file.write_text(secrets.token_urlsafe(32))
+            key_file.chmod(0o600)
+        return self.model_copy(update={"master_key": key_file.read_text().strip()})
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment (plus explicit overrides) and resolve generated secrets."""
+    return Settings(**overrides).resolve()  # type: ignore[arg-type]

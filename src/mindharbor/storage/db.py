@@ -1,0 +1,228 @@
+"""The store: engine, schema registry cache, migrations and the unit of work.
+
+``Store.unit_of_work`` is the only place a transaction begins and commits. Requests, batch
+operations, CLI commands and jobs each open one and pass the repository it yields down; nothing
+below commits. Side effects that must not happen for a rolled-back write (live-query events,
+caches of schema changes) are queued with ``on_commit`` and run after the commit succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from mindharbor.errors import DuplicateValue, IncorrectType, InvalidQuery, ParseError
+from mindharbor.security.auth import Auth
+from mindharbor.settings import Settings
+from mindharbor.storage import regex
+from mindharbor.storage.codec import utcnow
+from mindharbor.storage.repository import Repository
+from mindharbor.storage.schema import ClassSchema, load_builtin_classes, merge_builtin
+from mindharbor.storage.system_tables import schema_table, write_schema_row
+from mindharbor.storage.tables import TableSet
+
+log = logging.getLogger(__name__)
+
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def translate_db_error(exc: sa.exc.DBAPIError) -> ParseError | None:
+    """Map the database errors a client can provoke to Parse errors (never their raw text)."""
+    orig = exc.orig
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    text = str(orig).lower()
+    if state == "57014" or "canceling statement" in text:
+        return InvalidQuery("The query took too long and was cancelled.")
+    if state == "2201B" or "invalid regular expression" in text or "regexp" in text:
+        return InvalidQuery("Invalid regular expression.")
+    if state == "23505" or "unique constraint" in text:
+        return DuplicateValue()
+    if state in ("22003", "22P02") or "out of range" in text:
+        return IncorrectType("A value is out of range for its field.")
+    if state == "54001" or "too complex" in text or "expression tree is too large" in text:
+        return InvalidQuery("The query is too complex.")
+    return None
+
+
+class Store:
+    """Everything that lives as long as the process: engine, schema cache, tables."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.dialect = settings.dialect
+        self.tables = TableSet()
+        self._schemas: dict[str, ClassSchema] = {}
+        # SQLite allows one writer; serialising our own transactions avoids busy-waiting threads.
+        self._sqlite_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+        self.engine = self._create_engine()
+
+    def _create_engine(self) -> AsyncEngine:
+        url = self.settings.sqlalchemy_url
+        if self.dialect == "sqlite":
+            path = url.split(":///", 1)[1]
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_async_engine(
+                url, json_serializer=_json_dumps, connect_args={"timeout": 30}
+            )
+            _configure_sqlite(engine)
+            return engine
+        return create_async_engine(
+            url,
+            json_serializer=_json_dumps,
+            pool_size=10,
+            max_overflow=10,
+            connect_args={
+                "server_settings": {
+                    "statement_timeout": str(self.settings.statement_timeout_ms),
+                    "idle_in_transaction_session_timeout": "60000",
+                }
+            },
+        )
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # -- schema registry ------------------------------------------------------------------------
+    def schema_or_none(self, class_name: str) -> ClassSchema | None:
+        return self._schemas.get(class_name)
+
+    def all_schemas(self) -> list[ClassSchema]:
+        return sorted(self._schemas.values(), key=lambda s: s.name)
+
+    def install_schema(self, schema: ClassSchema | None, name: str) -> None:
+        if schema is None:
+            self._schemas.pop(name, None)
+        else:
+            self._schemas[name] = schema
+
+    async def reload_schemas(self, conn: AsyncConnection | None = None) -> None:
+        """Re-read ``_SCHEMA`` (another worker may have changed it)."""
+        if conn is None:
+            async with self.engine.connect() as fresh:
+                await self.reload_schemas(fresh)
+            return
+        rows = (await conn.execute(sa.select(schema_table))).all()
+        builtin = {c.name: c for c in load_builtin_classes()}
+        loaded: dict[str, ClassSchema] = {}
+        for name, data, _ in rows:
+            stored = ClassSchema.from_store(name, data)
+            loaded[name] = merge_builtin(builtin[name], stored) if name in builtin else stored
+        self._schemas = loaded
+
+    # -- migrations -----------------------------------------------------------------------------
+    async def migrate(self) -> None:
+        """Run Alembic for server tables, then create or extend every class table."""
+        async with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                await conn.execute(sa.text("SELECT pg_advisory_xact_lock(7315001)"))
+            await conn.run_sync(_run_alembic)
+            await self._sync_builtin_classes(conn)
+        await self.reload_schemas()
+
+    async def _sync_builtin_classes(self, conn: AsyncConnection) -> None:
+        stored = {
+            name: ClassSchema.from_store(name, data)
+            for name, data, _ in (await conn.execute(sa.select(schema_table))).all()
+        }
+        for builtin in load_builtin_classes():
+            merged = merge_builtin(builtin, stored.get(builtin.name))
+            await write_schema_row(conn, merged, exists=builtin.name in stored)
+            stored[builtin.name] = merged
+        for schema in stored.values():
+            await conn.run_sync(self._ensure_tables, schema)
+
+    def _ensure_tables(self, sync_conn: sa.Connection, schema: ClassSchema) -> None:
+        """Create missing tables, columns and indexes for a class (idempotent)."""
+        inspector = sa.inspect(sync_conn)
+        for table in self.tables.all_tables(schema):
+            if not inspector.has_table(table.name):
+                table.create(sync_conn)
+                continue
+            existing = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in existing:
+                    col_type = column.type.compile(dialect=sync_conn.dialect)
+                    sync_conn.execute(sa.text(
+                        f"ALTER TABLE {_quote(sync_conn, table.name)} "
+                        f"ADD COLUMN {_quote(sync_conn, column.name)} {col_type}"
+                    ))
+            index_names = {i["name"] for i in inspector.get_indexes(table.name)}
+            for index in table.indexes:
+                if index.name not in index_names:
+                    index.create(sync_conn, checkfirst=True)
+
+    async def ensure_tables(self, conn: AsyncConnection, schema: ClassSchema) -> None:
+        await conn.run_sync(self._ensure_tables, schema)
+
+    # -- the unit of work -----------------------------------------------------------------------
+    @asynccontextmanager
+    async def unit_of_work(self, auth: Auth) -> AsyncIterator[Repository]:
+        """One transaction: yields a ``Repository`` for ``auth``; commits on success only."""
+        lock = self._sqlite_lock
+        if lock is not None:
+            await lock.acquire()
+        try:
+            async with self.engine.connect() as conn:
+                repo = Repository(conn, self, auth)
+                try:
+                    async with conn.begin():
+                        yield repo
+                except sa.exc.DBAPIError as exc:
+                    mapped = translate_db_error(exc)
+                    if mapped is None:
+                        raise
+                    raise mapped from exc
+        finally:
+            if lock is not None:
+                lock.release()
+        for callback in repo.after_commit:
+            result = callback()
+            if result is not None:
+                await result
+
+
+def _quote(conn: sa.Connection, name: str) -> str:
+    return conn.dialect.identifier_preparer.quote(name)
+
+
+def _run_alembic(sync_conn: sa.Connection) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent.parent / "migrations"))
+    cfg.attributes["connection"] = sync_conn
+    command.upgrade(cfg, "head")
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    """WAL for concurrent readers, FULL sync so an acknowledged write survives a crash,
+    ``BEGIN IMMEDIATE`` so a transaction that will write never fails half-way on a lock, and an
+    RE2-backed ``REGEXP`` (SQLAlchemy's default uses Python's backtracking ``re``)."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON",
+                       "busy_timeout=30000"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+        dbapi_conn.run_async(
+            lambda raw: raw.create_function("regexp", 2, regex.sqlite_regexp, deterministic=True)
+        )
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

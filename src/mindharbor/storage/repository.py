@@ -1,0 +1,360 @@
+"""The object service: find / get / count / create / update / delete for one caller.
+
+Every face (REST, batch, GraphQL, LiveQuery, jobs) reaches class tables only through a
+``Repository``, which the unit of work builds for the request's ``Auth``. Each statement it issues
+carries the access policy's SQL filter; the CLP check runs first. Objects leave in Parse's wire
+encoding, so every face returns identical JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mindharbor.errors import (
+    DuplicateRequest,
+    DuplicateValue,
+    InvalidQuery,
+    ObjectNotFound,
+    OperationForbidden,
+)
+from mindharbor.security.acl import permission_lists
+from mindharbor.security.auth import Auth
+from mindharbor.security.policy import AccessPolicy
+from mindharbor.storage import projection
+from mindharbor.storage.codec import from_column, iso, new_object_id, pointer_target, type_of, utcnow
+from mindharbor.storage.ops import check_required, prepare_write
+from mindharbor.storage.schema import (
+    ClassSchema,
+    FieldSpec,
+    validate_class_name,
+    validate_field_name,
+)
+from mindharbor.storage.system_tables import (
+    idempotency_table,
+    schema_table,
+    write_schema_row,
+)
+from mindharbor.storage.where import Clause, WhereCompiler, order_by
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mindharbor.storage.db import Store
+
+
+@dataclass
+class FindQuery:
+    """The parameters of a Parse query, already decoded from the request."""
+
+    where: dict[str, Any] = field(default_factory=dict)
+    order: str | None = None
+    limit: int = 100
+    skip: int = 0
+    keys: list[str] | None = None
+    exclude_keys: list[str] | None = None
+    include: list[str] = field(default_factory=list)
+    count: bool = False
+
+
+@dataclass
+class FindResult:
+    results: list[dict[str, Any]]
+    count: int | None = None
+
+
+class Repository:
+    """Access-controlled reads and writes inside one transaction."""
+
+    def __init__(self, conn: AsyncConnection, store: Store, auth: Auth) -> None:
+        self.conn = conn
+        self.store = store
+        self.auth = auth
+        self.policy = AccessPolicy(auth, store.dialect)
+        settings = store.settings
+        self.dialect = store.dialect
+        self.max_depth = settings.max_query_depth
+        self.max_in_list = settings.max_in_list
+        self.max_regex_length = settings.max_regex_length
+        self.compiler = WhereCompiler(self)
+        self.after_commit: list[Callable[[], Any]] = []
+        self._schema_changes: dict[str, ClassSchema | None] = {}
+
+    # -- QueryScope -----------------------------------------------------------------------------
+    def schema_or_none(self, class_name: str) -> ClassSchema | None:
+        if class_name in self._schema_changes:
+            return self._schema_changes[class_name]
+        return self.store.schema_or_none(class_name)
+
+    def table(self, schema: ClassSchema) -> sa.Table:
+        return self.store.tables.table(schema)
+
+    def join_table(self, schema: ClassSchema, field_name: str) -> sa.Table:
+        return self.store.tables.join_table(schema, field_name)
+
+    def readable(self, schema: ClassSchema, table: sa.Table, op: str = "find") -> Clause:
+        return self.policy.read_filter(table, self.policy.check(schema, op))
+
+    # -- reads ----------------------------------------------------------------------------------
+    async def find(self, class_name: str, query: FindQuery) -> FindResult:
+        schema = self.schema_or_none(class_name)
+        if schema is None:
+            return FindResult([], 0 if query.count else None)
+        table = self.table(schema)
+        cond = sa.and_(
+            self.compiler.compile(schema, table, query.where),
+            self.readable(schema, table, "find"),
+        )
+        count = None
+        if query.count:
+            count_cond = sa.and_(
+                self.compiler.compile(schema, table, query.where),
+                self.readable(schema, table, "count"),
+            )
+            count = int(await self.conn.scalar(
+                sa.select(sa.func.count()).select_from(table).where(count_cond)) or 0)
+        rows: list[dict[str, Any]] = []
+        if query.limit > 0:
+            stmt = (
+                sa.select(table)
+                .where(cond)
+                .order_by(*order_by(self.compiler, schema, table, query.order))
+                .limit(query.limit)
+                .offset(query.skip)
+            )
+            rows = [dict(r) for r in (await self.conn.execute(stmt)).mappings()]
+        objects = [self.encode(schema, row) for row in rows]
+        await projection.include(self, schema, objects, query.include)
+        projection.project(objects, query.keys, query.exclude_keys)
+        return FindResult(objects, count)
+
+    async def get(
+        self, class_name: str, object_id: str, *, include: list[str] | None = None,
+        keys: list[str] | None = None, exclude_keys: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """One object, or 101 whether it is missing or merely invisible to the caller."""
+        schema = self.schema_or_none(class_name)
+        if schema is None:
+            raise ObjectNotFound()
+        table = self.table(schema)
+        stmt = sa.select(table).where(
+            table.c.objectId == object_id, self.readable(schema, table, "get")
+        )
+        row = (await self.conn.execute(stmt)).mappings().first()
+        if row is None:
+            raise ObjectNotFound()
+        objects = [self.encode(schema, dict(row))]
+        await projection.include(self, schema, objects, include or [])
+        projection.project(objects, keys, exclude_keys)
+        return objects[0]
+
+    async def fetch_visible(self, schema: ClassSchema, ids: list[str]) -> list[dict[str, Any]]:
+        """Objects by id that the caller may read (for ``include``), in one query."""
+        table = self.table(schema)
+        stmt = sa.select(table).where(
+            table.c.objectId.in_(ids), self.readable(schema, table, "get")
+        )
+        return [self.encode(schema, dict(r)) for r in (await self.conn.execute(stmt)).mappings()]
+
+    def encode(self, schema: ClassSchema, row: dict[str, Any]) -> dict[str, Any]:
+        """A stored row in Parse's wire encoding; hidden columns never leave."""
+        out: dict[str, Any] = {
+            "objectId": row["objectId"],
+            "createdAt": iso(row["createdAt"]),
+            "updatedAt": iso(row["updatedAt"]),
+        }
+        for spec in schema.fields.values():
+            if spec.type == "Relation":
+                out[spec.name] = {"__type": "Relation", "className": spec.target_class}
+                continue
+            value = row.get(spec.name)
+            if value is not None:
+                out[spec.name] = from_column(spec, value)
+        if row.get("_acl") is not None:
+            out["ACL"] = row["_acl"]
+        return out
+
+    # -- writes ---------------------------------------------------------------------------------
+    async def create(self, class_name: str, body: dict[str, Any]) -> dict[str, Any]:
+        schema = await self._schema_for_write(class_name, body)
+        self.policy.check(schema, "create")
+        prepared = prepare_write(schema, body, None, trusted=self.auth.is_master)
+        now = utcnow()
+        row: dict[str, Any] = {"objectId": new_object_id(), "createdAt": now, "updatedAt": now}
+        for spec in schema.fields.values():
+            if spec.default is not None and spec.has_column and spec.name not in prepared.values:
+                row[spec.name] = spec.default
+        row.update(prepared.values)
+        if not prepared.acl_set:
+            readers, writers = permission_lists(None)
+            row.update({"_acl": None, "_rperm": readers, "_wperm": writers})
+        check_required(schema, row)
+        table = self.table(schema)
+        await self._execute_write(table.insert().values(row))
+        await self._apply_relations(schema, row["objectId"], prepared.relations)
+        return {"objectId": row["objectId"], "createdAt": iso(now), **prepared.echo}
+
+    async def update(
+        self, class_name: str, object_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        schema = await self._schema_for_write(class_name, body)
+        grant = self.policy.check(schema, "update")
+        table = self.table(schema)
+        stmt = sa.select(table).where(
+            table.c.objectId == object_id, self.policy.write_filter(table, grant)
+        ).with_for_update()
+        current = (await self.conn.execute(stmt)).mappings().first()
+        if current is None:
+            raise ObjectNotFound()
+        existing = dict(current)
+        prepared = prepare_write(schema, body, existing, trusted=self.auth.is_master)
+        now = utcnow()
+        values = {**prepared.values, "updatedAt": now}
+        check_required(schema, {**existing, **values})
+        await self._execute_write(
+            table.update().where(table.c.objectId == object_id).values(values)
+        )
+        await self._apply_relations(schema, object_id, prepared.relations)
+        return {"updatedAt": iso(now), **prepared.echo}
+
+    async def delete(self, class_name: str, object_id: str) -> None:
+        schema = self.schema_or_none(class_name)
+        if schema is None:
+            raise ObjectNotFound()
+        grant = self.policy.check(schema, "delete")
+        table = self.table(schema)
+        result = await self.conn.execute(
+            table.delete().where(
+                table.c.objectId == object_id, self.policy.write_filter(table, grant)
+            )
+        )
+        if result.rowcount == 0:
+            raise ObjectNotFound()
+        for rel in schema.relations:
+            join = self.join_table(schema, rel.name)
+            await self.conn.execute(join.delete().where(join.c.owningId == object_id))
+
+    async def _execute_write(self, stmt: Any) -> None:
+        try:
+            await self.conn.execute(stmt)
+        except sa.exc.IntegrityError as exc:
+            raise DuplicateValue() from exc
+
+    async def _apply_relations(self, schema: ClassSchema, owner: str, changes: list[Any]) -> None:
+        for change in changes:
+            join = self.join_table(schema, change.field)
+            if change.remove:
+                await self.conn.execute(join.delete().where(
+                    join.c.owningId == owner, join.c.relatedId.in_(change.remove)))
+            for related in dict.fromkeys(change.add):
+                exists = await self.conn.scalar(sa.select(sa.func.count()).select_from(join).where(
+                    join.c.owningId == owner, join.c.relatedId == related))
+                if not exists:
+                    await self.conn.execute(join.insert().values(owningId=owner, relatedId=related))
+
+    # -- schema on write ------------------------------------------------------------------------
+    def _may_change_schema(self, schema: ClassSchema | None) -> bool:
+        if self.auth.is_master:
+            return True
+        if not self.store.settings.allow_client_class_creation:
+            return False
+        if schema is not None:
+            self.policy.check(schema, "addField")
+        return True
+
+    async def _schema_for_write(self, class_name: str, body: dict[str, Any]) -> ClassSchema:
+        """The class's schema, extended with fields this write introduces when allowed."""
+        schema = self.schema_or_none(class_name)
+        if schema is None:
+            validate_class_name(class_name)
+            if not self._may_change_schema(None):
+                raise OperationForbidden(
+                    f"This user is not allowed to access non-existent class: {class_name}")
+            schema = ClassSchema(name=class_name, fields={})
+        new_fields = {}
+        for key, value in body.items():
+            name = key.partition(".")[0]
+            if name in ("ACL", "objectId", "createdAt", "updatedAt") or schema.field(name):
+                continue
+            if name.startswith("_") or not name:
+                continue  # prepare_write rejects invalid names with 105
+            ftype = type_of(value)
+            if ftype is None:
+                continue
+            if "." in key:
+                ftype = "Object"
+            validate_field_name(name)
+            target = pointer_target(value) if ftype in ("Pointer", "Relation") else None
+            new_fields[name] = FieldSpec(name=name, type=ftype, target_class=target)
+        if not new_fields and self.schema_or_none(class_name) is not None:
+            return schema
+        if new_fields and not self._may_change_schema(self.schema_or_none(class_name)):
+            raise OperationForbidden(
+                f"Permission denied for action addField on class {class_name}.")
+        updated = schema.with_fields({**schema.fields, **new_fields})
+        await self.save_schema(updated, is_new=self.schema_or_none(class_name) is None)
+        return updated
+
+    async def save_schema(self, schema: ClassSchema, *, is_new: bool) -> None:
+        """Persist a class definition and its DDL in this transaction; publish after commit."""
+        await write_schema_row(self.conn, schema, exists=not is_new)
+        await self.store.ensure_tables(self.conn, schema)
+        self._schema_changes[schema.name] = schema
+        self.after_commit.append(lambda: self.store.install_schema(schema, schema.name))
+
+    async def drop_schema(self, schema: ClassSchema) -> None:
+        if not self.auth.is_master:
+            raise OperationForbidden("Schema changes need the master key.")
+        await self.conn.execute(schema_table.delete().where(schema_table.c.className == schema.name))
+        for table in self.store.tables.all_tables(schema):
+            await self.conn.run_sync(lambda c, t=table: t.drop(c, checkfirst=True))
+        self._schema_changes[schema.name] = None
+        self.after_commit.append(lambda: self.store.install_schema(None, schema.name))
+
+    async def count_all(self, schema: ClassSchema) -> int:
+        table = self.table(schema)
+        return int(await self.conn.scalar(sa.select(sa.func.count()).select_from(table)) or 0)
+
+    async def purge(self, schema: ClassSchema) -> None:
+        if not self.auth.is_master:
+            raise OperationForbidden("Purging a class needs the master key.")
+        for table in self.store.tables.all_tables(schema):
+            await self.conn.execute(table.delete())
+
+    async def drop_column(self, schema: ClassSchema, name: str) -> None:
+        """Deleting a field drops its data too (Parse semantics), in this transaction."""
+        if not self.auth.is_master:
+            raise OperationForbidden("Schema changes need the master key.")
+        spec = schema.fields[name]
+        if spec.type == "Relation":
+            join = self.join_table(schema, name)
+            await self.conn.run_sync(lambda c: join.drop(c, checkfirst=True))
+        else:
+            table = self.table(schema)
+            await self.conn.run_sync(lambda c: c.execute(sa.text(
+                f"ALTER TABLE {c.dialect.identifier_preparer.quote(table.name)} "
+                f"DROP COLUMN {c.dialect.identifier_preparer.quote(name)}")))
+
+    # -- idempotency ----------------------------------------------------------------------------
+    async def claim_request_id(self, request_id: str) -> None:
+        """Record a client request id in this transaction; a live repeat is refused with 159.
+
+        Stored in the database (not only Redis) on purpose: the claim commits or rolls back
+        together with the write it protects, so a failed write can be retried and a
+        successful one can never be applied twice, across any number of workers.
+        """
+        t = idempotency_table
+        if not request_id or len(request_id) > 200:
+            raise InvalidQuery("X-Parse-Request-Id must be 1 to 200 characters.")
+        now = utcnow()
+        ttl = self.store.settings.idempotency_ttl_seconds
+        await self.conn.execute(t.delete().where(t.c.reqId == request_id, t.c.expire < now))
+        try:
+            await self.conn.execute(t.insert().values(
+                reqId=request_id, expire=now + timedelta(seconds=ttl)))
+        except sa.exc.IntegrityError as exc:
+            raise DuplicateRequest() from exc

@@ -1,0 +1,253 @@
+"""The schema registry: Parse classes and fields, loaded from ``schema.json`` and the database.
+
+The shipped model lives in one declarative file (``mindharbor/schema.json``, the seed's JSON form
+extended with ``unique``, ``server``, ``enum``, ``indexes`` and CLPs). Classes a deployer adds through
+``/schemas`` are stored in the ``_SCHEMA`` table. Tables, validation and (later) the GraphQL and
+OpenAPI schemas are all derived from these objects, so adding a field is a one-place change.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from typing import Any
+
+from mindharbor.errors import (
+    IncorrectType,
+    InvalidClassName,
+    InvalidJSON,
+    InvalidKeyName,
+    InvalidSchemaOperation,
+)
+
+CLASS_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+FIELD_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
+
+FIELD_TYPES = frozenset(
+    {"String", "Number", "Boolean", "Date", "File", "GeoPoint", "Polygon", "Array", "Object",
+     "Pointer", "Relation", "Bytes"}
+)
+# Every class carries these; they are columns, not schema fields a client may change.
+DEFAULT_FIELDS: dict[str, dict[str, Any]] = {
+    "objectId": {"type": "String"},
+    "createdAt": {"type": "Date"},
+    "updatedAt": {"type": "Date"},
+    "ACL": {"type": "ACL"},
+}
+RESERVED_FIELD_NAMES = frozenset({"objectId", "createdAt", "updatedAt", "ACL", "id", "_id"})
+SYSTEM_CLASSES = frozenset({"_User", "_Role", "_Session"})
+CLP_OPERATIONS = ("find", "count", "get", "create", "update", "delete", "addField")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One field of a class, as declared."""
+
+    name: str
+    type: str
+    target_class: str | None = None
+    required: bool = False
+    default: Any = None
+    unique: bool = False
+    server: bool = False  # set only by the server (hooks) or the master key
+    enum: tuple[str, ...] | None = None
+    description: str | None = None
+    builtin: bool = False  # declared in schema.json: cannot be deleted through /schemas
+
+    @property
+    def has_column(self) -> bool:
+        return self.type != "Relation"
+
+    def to_parse(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type}
+        if self.target_class:
+            out["targetClass"] = self.target_class
+        if self.required:
+            out["required"] = True
+        if self.default is not None:
+            out["defaultValue"] = self.default
+        return out
+
+    def to_store(self) -> dict[str, Any]:
+        out = self.to_parse()
+        for key, value in (("unique", self.unique), ("server", self.server)):
+            if value:
+                out[key] = True
+        if self.enum:
+            out["enum"] = list(self.enum)
+        if self.description:
+            out["description"] = self.description
+        return out
+
+    @classmethod
+    def from_json(cls, name: str, spec: dict[str, Any], *, builtin: bool = False) -> FieldSpec:
+        if not isinstance(spec, dict):
+            raise InvalidJSON(f"Field {name} must be an object.")
+        ftype = spec.get("type")
+        if ftype not in FIELD_TYPES:
+            raise IncorrectType(f"invalid field type: {ftype}")
+        target = spec.get("targetClass")
+        if ftype in ("Pointer", "Relation"):
+            if not isinstance(target, str) or not CLASS_NAME_RE.match(target.lstrip("_")):
+                raise InvalidClassName(f"type {ftype} needs a class name")
+        elif target is not None:
+            raise IncorrectType(f"targetClass is only for Pointer and Relation, not {ftype}")
+        enum = spec.get("enum")
+        return cls(
+            name=name,
+            type=ftype,
+            target_class=target,
+            required=bool(spec.get("required", False)),
+            default=spec.get("defaultValue"),
+            unique=bool(spec.get("unique", False)),
+            server=bool(spec.get("server", False)),
+            enum=tuple(enum) if enum else None,
+            description=spec.get("description"),
+            builtin=builtin,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ClassSchema:
+    """A Parse class: its fields, class-level permissions and declared indexes."""
+
+    name: str
+    fields: dict[str, FieldSpec]
+    clp: dict[str, Any] = field(default_factory=dict)
+    indexes: dict[str, dict[str, int]] = field(default_factory=dict)
+    builtin: bool = False
+    phi: bool = False
+    description: str | None = None
+
+    def field(self, name: str) -> FieldSpec | None:
+        return self.fields.get(name)
+
+    @property
+    def relations(self) -> list[FieldSpec]:
+        return [f for f in self.fields.values() if f.type == "Relation"]
+
+    def to_parse(self) -> dict[str, Any]:
+        """The schema JSON that ``GET /schemas`` answers."""
+        fields = {name: dict(spec) for name, spec in DEFAULT_FIELDS.items()}
+        if self.name == "_User":
+            fields["password"] = {"type": "String"}
+        fields.update({name: f.to_parse() for name, f in self.fields.items()})
+        out: dict[str, Any] = {
+            "className": self.name,
+            "fields": fields,
+            "classLevelPermissions": normalized_clp(self.clp),
+        }
+        if self.indexes:
+            out["indexes"] = {"_id_": {"_id": 1}, **self.indexes}
+        return out
+
+    def to_store(self) -> dict[str, Any]:
+        return {
+            "fields": {name: f.to_store() for name, f in self.fields.items()},
+            "classLevelPermissions": self.clp,
+            "indexes": self.indexes,
+            "builtin": self.builtin,
+            "phi": self.phi,
+            "description": self.description,
+        }
+
+    @classmethod
+    def from_store(cls, name: str, data: dict[str, Any]) -> ClassSchema:
+        return cls(
+            name=name,
+            fields={
+                fname: FieldSpec.from_json(fname, spec)
+                for fname, spec in data.get("fields", {}).items()
+            },
+            clp=data.get("classLevelPermissions") or {},
+            indexes=data.get("indexes") or {},
+            builtin=bool(data.get("builtin")),
+            phi=bool(data.get("phi")),
+            description=data.get("description"),
+        )
+
+    def with_fields(self, fields: dict[str, FieldSpec]) -> ClassSchema:
+        return replace(self, fields=fields)
+
+
+def normalized_clp(clp: dict[str, Any]) -> dict[str, Any]:
+    """CLPs as Parse prints them: every operation present, public when not restricted."""
+    out: dict[str, Any] = {op: {"*": True} for op in CLP_OPERATIONS}
+    out["protectedFields"] = {"*": []}
+    out.update(clp)
+    return out
+
+
+def validate_class_name(name: str) -> str:
+    if not isinstance(name, str) or not CLASS_NAME_RE.match(name):
+        raise InvalidClassName(f"Invalid classname: {name}, classnames can only have alphanumeric "
+                               "characters and _, and must start with an alpha character ")
+    return name
+
+
+def validate_field_name(name: str) -> str:
+    if not isinstance(name, str) or not FIELD_NAME_RE.match(name):
+        raise InvalidKeyName(f"Invalid field name: {name}.")
+    if name in RESERVED_FIELD_NAMES:
+        raise InvalidKeyName(f"field {name} cannot be added")
+    return name
+
+
+def validate_clp(clp: Any) -> dict[str, Any]:
+    """Accept Parse's CLP JSON: operation → {principal: true} plus the documented extras."""
+    if not isinstance(clp, dict):
+        raise InvalidJSON("classLevelPermissions must be an object.")
+    allowed = set(CLP_OPERATIONS) | {"protectedFields", "readUserFields", "writeUserFields"}
+    for op, perms in clp.items():
+        if op not in allowed:
+            raise InvalidJSON(f"{op} is not a valid operation for class level permissions")
+        if not isinstance(perms, dict | list):
+            raise InvalidJSON(f"{op} permissions must be an object")
+    return clp
+
+
+def load_builtin_classes() -> list[ClassSchema]:
+    """The classes declared in the package's schema.json."""
+    raw = json.loads(resources.files("mindharbor").joinpath("schema.json").read_text())
+    out = []
+    for cls in raw["classes"]:
+        fields = {
+            name: FieldSpec.from_json(name, spec, builtin=True)
+            for name, spec in cls["fields"].items()
+        }
+        out.append(
+            ClassSchema(
+                name=cls["className"],
+                fields=fields,
+                clp=cls.get("classLevelPermissions") or {},
+                indexes=cls.get("indexes") or {},
+                builtin=True,
+                phi=bool(cls.get("phi")),
+                description=cls.get("description"),
+            )
+        )
+    return out
+
+
+def merge_builtin(builtin: ClassSchema, stored: ClassSchema | None) -> ClassSchema:
+    """Built-in declarations win; fields a deployer added through /schemas are kept."""
+    if stored is None:
+        return builtin
+    extra = {n: f for n, f in stored.fields.items() if n not in builtin.fields}
+    return replace(builtin, fields={**builtin.fields, **extra}, clp=stored.clp or builtin.clp)
+
+
+def check_field_addable(schema: ClassSchema, name: str, spec: FieldSpec) -> None:
+    if schema.field(name) is not None:
+        raise IncorrectType(f"Field {name} exists, cannot update.")
+    del spec  # every type is addable; the argument documents what is being added
+
+
+def check_field_deletable(schema: ClassSchema, name: str) -> None:
+    spec = schema.field(name)
+    if spec is None:
+        raise InvalidSchemaOperation(f"Field {name} does not exist, cannot delete.")
+    if spec.builtin:
+        raise InvalidSchemaOperation(f"field {name} is a built-in field and cannot be deleted")

@@ -1,0 +1,37 @@
+"""The server's own tables (created by the Alembic migrations) and their small helpers."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mindharbor.storage.codec import utcnow
+from mindharbor.storage.schema import ClassSchema
+
+_JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+_metadata = sa.MetaData()
+
+schema_table = sa.Table(
+    "_SCHEMA",
+    _metadata,
+    sa.Column("className", sa.String(64), primary_key=True),
+    sa.Column("schema", _JSON, nullable=False),
+    sa.Column("updatedAt", sa.DateTime, nullable=False),
+)
+idempotency_table = sa.Table(
+    "_Idempotency",
+    _metadata,
+    sa.Column("reqId", sa.String(200), primary_key=True),
+    sa.Column("expire", sa.DateTime, nullable=False),
+)
+
+
+async def write_schema_row(conn: AsyncConnection, schema: ClassSchema, *, exists: bool) -> None:
+    values = {"schema": schema.to_store(), "updatedAt": utcnow()}
+    if exists:
+        await conn.execute(
+            schema_table.update().where(schema_table.c.className == schema.name).values(values)
+        )
+    else:
+        await conn.execute(schema_table.insert().values(className=schema.name, **values))

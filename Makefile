@@ -1,0 +1,44 @@
+# The two commands a fresh machine needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+NODE_STAMP := tests/compat/node_modules/.installed-stamp
+
+.PHONY: run test lint format bench install node-deps clean
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The Parse JS SDK for the compatibility suite; without npm the suite says it was skipped.
+$(NODE_STAMP): tests/compat/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/compat --no-audit --no-fund --loglevel=error && touch $(NODE_STAMP); \
+	else echo "npm not found: the Parse JS SDK compatibility suite will be skipped"; fi
+
+node-deps: $(NODE_STAMP)
+
+run: $(STAMP)
+	$(BIN)/mindharbor serve
+
+test: $(STAMP) node-deps
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.find_messages
+
+clean:
+	rm -rf $(VENV) tests/compat/node_modules

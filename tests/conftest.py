@@ -65,8 +65,14 @@ def client(server: LiveServer) -> Iterator[ParseClient]:
     api = server.client()
     yield api
     api.http.close()
+    server.clients.remove(api)
 
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -100,9 +100,12 @@ class LiveServer:
     master_key: str
     settings: Settings
     backend: str
+    clients: list[ParseClient] = field(default_factory=list)
 
     def client(self) -> ParseClient:
-        return ParseClient(self)
+        api = ParseClient(self)
+        self.clients.append(api)
+        return api
 
 
 @contextmanager
@@ -119,10 +122,13 @@ def live_server(settings: Settings, backend: str) -> Iterator[LiveServer]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("test server did not start")
         time.sleep(0.05)
+    live = LiveServer(f"http://127.0.0.1:{port}{settings.mount_path}", settings.app_id,
+                      settings.master_key or "", settings, backend)
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}{settings.mount_path}", settings.app_id,
-                         settings.master_key or "", settings, backend)
+        yield live
     finally:
+        for api in live.clients:
+            api.http.close()
         server.should_exit = True
         thread.join(timeout=30)
 

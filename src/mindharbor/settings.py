@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     max_regex_length: int = 1000
     statement_timeout_ms: int = 15_000
     idempotency_ttl_seconds: int = 300
+    schema_cache_seconds: float = 5.0
 
     @property
     def sqlalchemy_url(self) -> str:

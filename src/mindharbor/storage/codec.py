@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 import secrets
 import string
 from datetime import UTC, datetime
@@ -21,6 +22,13 @@ from mindharbor.storage.schema import FieldSpec
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 MAX_NUMBER = 2.0**63
+
+
+OBJECT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+def is_object_id(value: object) -> bool:
+    return isinstance(value, str) and OBJECT_ID_RE.match(value) is not None
 
 
 def new_object_id() -> str:
@@ -121,7 +129,7 @@ def check_json_value(value: Any, depth: int = 0) -> Any:
     if isinstance(value, dict):
         kind = value.get("__type")
         for key, item in value.items():
-            if not isinstance(key, str) or key.startswith("$") or "." in key:
+            if not isinstance(key, str) or key.startswith("$") or "." in key or "\x00" in key:
                 raise InvalidJSON(f"Invalid key name in object: {key!r}")
             if key.startswith("__") and not (key == "__type" and kind):
                 raise InvalidJSON(f"Invalid key name in object: {key!r}")
@@ -131,6 +139,15 @@ def check_json_value(value: Any, depth: int = 0) -> Any:
             check_json_value(item, depth + 1)
     elif isinstance(value, float) and not math.isfinite(value):
         raise IncorrectType("numbers must be finite")
+    elif isinstance(value, str):
+        check_text(value)
+    return value
+
+
+def check_text(value: str) -> str:
+    """PostgreSQL text cannot hold NUL; refuse it on both backends so they behave alike."""
+    if "\x00" in value:
+        raise InvalidJSON("Strings may not contain NUL characters.")
     return value
 
 
@@ -146,6 +163,7 @@ def to_column(spec: FieldSpec, value: Any, class_name: str) -> Any:
         case "String":
             if not isinstance(value, str):
                 raise mismatch
+            check_text(value)
             if spec.enum and value not in spec.enum:
                 raise IncorrectType(f"{spec.name} must be one of {', '.join(spec.enum)}")
             return value
@@ -247,6 +265,8 @@ def query_value(spec: FieldSpec | None, value: Any) -> Any:
             raise InvalidQuery("$relativeTime is only supported with $lt/$lte/$gt/$gte on dates")
     if spec is not None and spec.type == "Date" and isinstance(value, str):
         return parse_iso(value)
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidQuery("Strings may not contain NUL characters.")
     return value
 
 

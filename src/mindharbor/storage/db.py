@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,7 +23,13 @@ from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from mindharbor.errors import DuplicateValue, IncorrectType, InvalidQuery, ParseError
+from mindharbor.errors import (
+    DuplicateValue,
+    IncorrectType,
+    InvalidJSON,
+    InvalidQuery,
+    ParseError,
+)
 from mindharbor.security.auth import Auth
 from mindharbor.settings import Settings
 from mindharbor.storage import regex
@@ -53,6 +60,8 @@ def translate_db_error(exc: sa.exc.DBAPIError) -> ParseError | None:
         return DuplicateValue()
     if state in ("22003", "22P02") or "out of range" in text:
         return IncorrectType("A value is out of range for its field.")
+    if state in ("22021", "22P05") or "0x00" in text or "unicode escape" in text:
+        return InvalidJSON("Strings may not contain NUL characters.")
     if state == "54001" or "too complex" in text or "expression tree is too large" in text:
         return InvalidQuery("The query is too complex.")
     return None
@@ -66,6 +75,8 @@ class Store:
         self.dialect = settings.dialect
         self.tables = TableSet()
         self._schemas: dict[str, ClassSchema] = {}
+        self._builtin = {c.name: c for c in load_builtin_classes()}
+        self._loaded_at = 0.0
         # SQLite allows one writer; serialising our own transactions avoids busy-waiting threads.
         self._sqlite_lock = asyncio.Lock() if self.dialect == "sqlite" else None
         self.engine = self._create_engine()
@@ -109,6 +120,11 @@ class Store:
         else:
             self._schemas[name] = schema
 
+    def schema_from_row(self, name: str, data: dict[str, Any]) -> ClassSchema:
+        stored = ClassSchema.from_store(name, data)
+        builtin = self._builtin.get(name)
+        return merge_builtin(builtin, stored) if builtin is not None else stored
+
     async def reload_schemas(self, conn: AsyncConnection | None = None) -> None:
         """Re-read ``_SCHEMA`` (another worker may have changed it)."""
         if conn is None:
@@ -116,12 +132,8 @@ class Store:
                 await self.reload_schemas(fresh)
             return
         rows = (await conn.execute(sa.select(schema_table))).all()
-        builtin = {c.name: c for c in load_builtin_classes()}
-        loaded: dict[str, ClassSchema] = {}
-        for name, data, _ in rows:
-            stored = ClassSchema.from_store(name, data)
-            loaded[name] = merge_builtin(builtin[name], stored) if name in builtin else stored
-        self._schemas = loaded
+        self._schemas = {name: self.schema_from_row(name, data) for name, data, _ in rows}
+        self._loaded_at = time.monotonic()
 
     # -- migrations -----------------------------------------------------------------------------
     async def migrate(self) -> None:
@@ -138,7 +150,7 @@ class Store:
             name: ClassSchema.from_store(name, data)
             for name, data, _ in (await conn.execute(sa.select(schema_table))).all()
         }
-        for builtin in load_builtin_classes():
+        for builtin in self._builtin.values():
             merged = merge_builtin(builtin, stored.get(builtin.name))
             await write_schema_row(conn, merged, exists=builtin.name in stored)
             stored[builtin.name] = merged
@@ -177,6 +189,10 @@ class Store:
             await lock.acquire()
         try:
             async with self.engine.connect() as conn:
+                if time.monotonic() - self._loaded_at > self.settings.schema_cache_seconds:
+                    # Other workers may have added fields; a bounded-staleness refresh.
+                    await self.reload_schemas(conn)
+                    await conn.commit()
                 repo = Repository(conn, self, auth)
                 try:
                     async with conn.begin():

@@ -26,7 +26,15 @@ from mindharbor.security.acl import permission_lists
 from mindharbor.security.auth import Auth
 from mindharbor.security.policy import AccessPolicy
 from mindharbor.storage import projection
-from mindharbor.storage.codec import from_column, iso, new_object_id, pointer_target, type_of, utcnow
+from mindharbor.storage.codec import (
+    from_column,
+    is_object_id,
+    iso,
+    new_object_id,
+    pointer_target,
+    type_of,
+    utcnow,
+)
 from mindharbor.storage.ops import check_required, prepare_write
 from mindharbor.storage.schema import (
     ClassSchema,
@@ -101,7 +109,7 @@ class Repository:
 
     # -- reads ----------------------------------------------------------------------------------
     async def find(self, class_name: str, query: FindQuery) -> FindResult:
-        schema = self.schema_or_none(class_name)
+        schema = await self.lookup_schema(class_name)
         if schema is None:
             return FindResult([], 0 if query.count else None)
         table = self.table(schema)
@@ -137,8 +145,8 @@ class Repository:
         keys: list[str] | None = None, exclude_keys: list[str] | None = None,
     ) -> dict[str, Any]:
         """One object, or 101 whether it is missing or merely invisible to the caller."""
-        schema = self.schema_or_none(class_name)
-        if schema is None:
+        schema = await self.lookup_schema(class_name)
+        if schema is None or not is_object_id(object_id):
             raise ObjectNotFound()
         table = self.table(schema)
         stmt = sa.select(table).where(
@@ -201,6 +209,8 @@ class Repository:
     async def update(
         self, class_name: str, object_id: str, body: dict[str, Any]
     ) -> dict[str, Any]:
+        if not is_object_id(object_id):
+            raise ObjectNotFound()
         schema = await self._schema_for_write(class_name, body)
         grant = self.policy.check(schema, "update")
         table = self.table(schema)
@@ -222,8 +232,8 @@ class Repository:
         return {"updatedAt": iso(now), **prepared.echo}
 
     async def delete(self, class_name: str, object_id: str) -> None:
-        schema = self.schema_or_none(class_name)
-        if schema is None:
+        schema = await self.lookup_schema(class_name)
+        if schema is None or not is_object_id(object_id):
             raise ObjectNotFound()
         grant = self.policy.check(schema, "delete")
         table = self.table(schema)
@@ -266,37 +276,63 @@ class Repository:
             self.policy.check(schema, "addField")
         return True
 
-    async def _schema_for_write(self, class_name: str, body: dict[str, Any]) -> ClassSchema:
-        """The class's schema, extended with fields this write introduces when allowed."""
+    async def lookup_schema(self, class_name: str, *, for_update: bool = False
+                            ) -> ClassSchema | None:
+        """The class's schema; on a cache miss (or before changing it) re-read ``_SCHEMA``,
+        since another worker may have created or extended the class."""
         schema = self.schema_or_none(class_name)
-        if schema is None:
-            validate_class_name(class_name)
-            if not self._may_change_schema(None):
-                raise OperationForbidden(
-                    f"This user is not allowed to access non-existent class: {class_name}")
-            schema = ClassSchema(name=class_name, fields={})
-        new_fields = {}
+        if schema is not None and not for_update:
+            return schema
+        stmt = sa.select(schema_table.c.schema).where(schema_table.c.className == class_name)
+        if for_update:
+            stmt = stmt.with_for_update()
+        data = await self.conn.scalar(stmt)
+        if data is None:
+            return None
+        fresh = self.store.schema_from_row(class_name, data)
+        if class_name not in self._schema_changes:
+            self.store.install_schema(fresh, class_name)  # committed data: safe to cache now
+        return fresh
+
+    def _new_fields(self, schema: ClassSchema, body: dict[str, Any]) -> dict[str, FieldSpec]:
+        """Fields a write introduces, with types inferred from the values (schema on write)."""
+        new_fields: dict[str, FieldSpec] = {}
         for key, value in body.items():
             name = key.partition(".")[0]
             if name in ("ACL", "objectId", "createdAt", "updatedAt") or schema.field(name):
                 continue
             if name.startswith("_") or not name:
                 continue  # prepare_write rejects invalid names with 105
-            ftype = type_of(value)
+            ftype = "Object" if "." in key else type_of(value)
             if ftype is None:
                 continue
-            if "." in key:
-                ftype = "Object"
             validate_field_name(name)
             target = pointer_target(value) if ftype in ("Pointer", "Relation") else None
             new_fields[name] = FieldSpec(name=name, type=ftype, target_class=target)
-        if not new_fields and self.schema_or_none(class_name) is not None:
+        return new_fields
+
+    async def _schema_for_write(self, class_name: str, body: dict[str, Any]) -> ClassSchema:
+        """The class's schema, extended with fields this write introduces when allowed."""
+        schema = await self.lookup_schema(class_name)
+        if schema is not None and not self._new_fields(schema, body):
             return schema
-        if new_fields and not self._may_change_schema(self.schema_or_none(class_name)):
+        # About to change the class: lock its registry row and work from the stored version.
+        schema = await self.lookup_schema(class_name, for_update=True)
+        is_new = schema is None
+        if schema is None:
+            validate_class_name(class_name)
+            if not self._may_change_schema(None):
+                raise OperationForbidden(
+                    f"This user is not allowed to access non-existent class: {class_name}")
+            schema = ClassSchema(name=class_name, fields={})
+        new_fields = self._new_fields(schema, body)
+        if not new_fields and not is_new:
+            return schema
+        if new_fields and not is_new and not self._may_change_schema(schema):
             raise OperationForbidden(
                 f"Permission denied for action addField on class {class_name}.")
         updated = schema.with_fields({**schema.fields, **new_fields})
-        await self.save_schema(updated, is_new=self.schema_or_none(class_name) is None)
+        await self.save_schema(updated, is_new=is_new)
         return updated
 
     async def save_schema(self, schema: ClassSchema, *, is_new: bool) -> None:

@@ -105,7 +105,7 @@ class WhereCompiler:
         if key == "$relatedTo":
             return self._related_to(ctx, value)
         if key.startswith("$"):
-            raise InvalidQuery(f"Unsupported query operator: {key}")
+            raise InvalidKeyName(f"Invalid key name: {key}")
         ref = self._ref(ctx, key)
         if isinstance(value, dict) and any(k.startswith("$") for k in value):
             if not all(k.startswith("$") for k in value):
@@ -130,11 +130,11 @@ class WhereCompiler:
         if spec is None:
             return _MissingRef(self)
         if rest:
-            if spec.type != "Object":
-                raise InvalidQuery(f"Dot notation is only supported on Object fields ({key}).")
             path = rest.split(".")
             if not all(part and not part.startswith("$") for part in path):
                 raise InvalidKeyName(f"Invalid key name: {key}")
+            if spec.type != "Object":
+                raise InvalidQuery(f"Dot notation is only supported on Object fields ({key}).")
             return _PathRef(self, ctx.table.c[head], path)
         if spec.type == "Relation":
             return _RelationRef(self, ctx, spec)

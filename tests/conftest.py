@@ -35,8 +35,9 @@ def _need_postgres() -> None:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def backend_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-                ) -> Iterator[str]:
+def backend_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A database URL for a fresh database, per backend, shared by the session."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'mindharbor.db'}"
@@ -52,8 +53,9 @@ def backend(backend_url: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def server(backend_url: str, backend: str, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[LiveServer]:
+def server(
+    backend_url: str, backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     """A live server per backend with the default settings (client class creation off)."""
     settings = make_settings(backend_url, tmp_path_factory.mktemp("data"))
     with live_server(settings, backend) as live:

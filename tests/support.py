@@ -32,7 +32,7 @@ MASTER_KEY = "test-master-key-not-secret"
 
 def postgres_available() -> bool:
     try:
-        import asyncpg  # noqa: PLC0415
+        import asyncpg
 
         async def probe() -> None:
             conn = await asyncpg.connect(PG_ADMIN_URL, timeout=3)
@@ -47,7 +47,7 @@ def postgres_available() -> bool:
 @contextmanager
 def postgres_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, dropped afterwards."""
-    import asyncpg  # noqa: PLC0415
+    import asyncpg
 
     name = f"mh_test_{uuid.uuid4().hex[:12]}"
 
@@ -112,8 +112,9 @@ class LiveServer:
 def live_server(settings: Settings, backend: str) -> Iterator[LiveServer]:
     port = free_port()
     app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on", loop="asyncio")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", loop="asyncio"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -122,8 +123,13 @@ def live_server(settings: Settings, backend: str) -> Iterator[LiveServer]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("test server did not start")
         time.sleep(0.05)
-    live = LiveServer(f"http://127.0.0.1:{port}{settings.mount_path}", settings.app_id,
-                      settings.master_key or "", settings, backend)
+    live = LiveServer(
+        f"http://127.0.0.1:{port}{settings.mount_path}",
+        settings.app_id,
+        settings.master_key or "",
+        settings,
+        backend,
+    )
     try:
         yield live
     finally:
@@ -147,14 +153,24 @@ class ParseClient:
         headers.update(extra or {})
         return headers
 
-    def request(self, method: str, path: str, *, master: bool = False, json: Any = None,
-                params: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
-                content: bytes | None = None) -> httpx.Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        master: bool = False,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        content: bytes | None = None,
+    ) -> httpx.Response:
         if params:
-            params = {k: v if isinstance(v, str) else orjson.dumps(v).decode()
-                      for k, v in params.items()}
-        body = content if content is not None else (orjson.dumps(json) if json is not None
-                                                     else None)
+            params = {
+                k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in params.items()
+            }
+        body = (
+            content if content is not None else (orjson.dumps(json) if json is not None else None)
+        )
         hdrs = self.headers(master, headers)
         if body is not None and "Content-Type" not in hdrs:
             hdrs["Content-Type"] = "application/json"
@@ -172,8 +188,9 @@ class ParseClient:
     def delete(self, path: str, **kw: Any) -> httpx.Response:
         return self.request("DELETE", path, **kw)
 
-    def create_class(self, name: str, fields: dict[str, Any], clp: dict[str, Any] | None = None
-                     ) -> None:
+    def create_class(
+        self, name: str, fields: dict[str, Any], clp: dict[str, Any] | None = None
+    ) -> None:
         body: dict[str, Any] = {"className": name, "fields": fields}
         if clp is not None:
             body["classLevelPermissions"] = clp

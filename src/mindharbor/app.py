@@ -29,7 +29,9 @@ log = logging.getLogger("mindharbor")
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        orjson.dumps(body), status_code=status, headers=headers,
+        orjson.dumps(body),
+        status_code=status,
+        headers=headers,
         media_type="application/json; charset=utf-8",
     )
 
@@ -55,15 +57,28 @@ class MindHarbor:
     async def _server_info(self, api: Any) -> Reply:
         if not api.auth.is_master:
             raise Unauthorized("unauthorized: master key is required")
-        return Reply({
-            "parseServerVersion": f"mindharbor-{__version__}",
-            "features": {
-                "globalConfig": {"create": False, "read": False, "update": False, "delete": False},
-                "schemas": {"addField": True, "removeField": True, "addClass": True,
-                            "removeClass": True, "clearAllDataFromClass": True,
-                            "editClassLevelPermissions": True, "editPointerPermissions": True},
-            },
-        })
+        return Reply(
+            {
+                "parseServerVersion": f"mindharbor-{__version__}",
+                "features": {
+                    "globalConfig": {
+                        "create": False,
+                        "read": False,
+                        "update": False,
+                        "delete": False,
+                    },
+                    "schemas": {
+                        "addField": True,
+                        "removeField": True,
+                        "addClass": True,
+                        "removeClass": True,
+                        "clearAllDataFromClass": True,
+                        "editClassLevelPermissions": True,
+                        "editPointerPermissions": True,
+                    },
+                },
+            }
+        )
 
     async def parse_api(self, request: Request) -> Response:
         path = "/" + request.path_params.get("path", "")
@@ -80,8 +95,7 @@ class MindHarbor:
             return json_response(body, status)
         except Exception:
             # Never echo the exception: it may carry PHI or SQL. The id ties the log to the reply.
-            log.exception("unhandled error in %s %s (request %s)", request.method, path,
-                          request_id)
+            log.exception("unhandled error in %s %s (request %s)", request.method, path, request_id)
             status, body = error_body(RuntimeError())
             return json_response(body, status, {"X-Request-Id": request_id})
 
@@ -123,6 +137,6 @@ def create_app(settings: Settings, session_resolver: SessionResolver | None = No
 
 def app_from_environment() -> Starlette:
     """uvicorn factory (``--factory``): each worker process reads the same environment."""
-    from mindharbor.settings import load_settings  # noqa: PLC0415 - only for this entry point
+    from mindharbor.settings import load_settings
 
     return create_app(load_settings())

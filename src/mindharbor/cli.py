@@ -10,8 +10,9 @@ import uvicorn
 
 from mindharbor.settings import load_settings
 
-cli = typer.Typer(help="MindHarbor: a behavioral health EHR backend (Parse REST dialect).",
-                  no_args_is_help=True)
+cli = typer.Typer(
+    help="MindHarbor: a behavioral health EHR backend (Parse REST dialect).", no_args_is_help=True
+)
 
 
 @cli.command()
@@ -29,7 +30,7 @@ def serve(
     settings = load_settings(**overrides)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    from mindharbor.storage.db import Store  # noqa: PLC0415 - keep `--help` fast
+    from mindharbor.storage.db import Store
 
     async def _migrate() -> None:
         store = Store(settings)
@@ -40,10 +41,17 @@ def serve(
 
     asyncio.run(_migrate())
     url = f"http://{settings.host}:{settings.port}{settings.mount_path}"
-    typer.echo(f"MindHarbor serving {url}  (app id: {settings.app_id}, "
-               f"database: {settings.dialect})")
-    if not settings.production and settings.master_key and (settings.data_dir / "master.key").exists():
-        typer.echo(f"Demo master key (from {settings.data_dir / 'master.key'}): {settings.master_key}")
+    typer.echo(
+        f"MindHarbor serving {url}  (app id: {settings.app_id}, database: {settings.dialect})"
+    )
+    if (
+        not settings.production
+        and settings.master_key
+        and (settings.data_dir / "master.key").exists()
+    ):
+        typer.echo(
+            f"Demo master key (from {settings.data_dir / 'master.key'}): {settings.master_key}"
+        )
     if workers > 1 and settings.dialect == "sqlite":
         typer.echo("SQLite allows one writer: running a single worker.")
         workers = 1
@@ -62,7 +70,7 @@ def serve(
 @cli.command()
 def migrate() -> None:
     """Create or upgrade the database schema."""
-    from mindharbor.storage.db import Store  # noqa: PLC0415
+    from mindharbor.storage.db import Store
 
     settings = load_settings()
 

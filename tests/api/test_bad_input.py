@@ -12,8 +12,15 @@ from tests.support import ParseClient, unique_class
 @pytest.fixture
 def thing(client: ParseClient) -> str:
     cls = unique_class()
-    client.create_class(cls, {"name": {"type": "String"}, "n": {"type": "Number"},
-                              "meta": {"type": "Object"}, "tags": {"type": "Array"}})
+    client.create_class(
+        cls,
+        {
+            "name": {"type": "String"},
+            "n": {"type": "Number"},
+            "meta": {"type": "Object"},
+            "tags": {"type": "Array"},
+        },
+    )
     client.create(cls, {"name": "a" * 40, "n": 1, "meta": {"x": 1}, "tags": ["t"]})
     return cls
 
@@ -40,12 +47,15 @@ def test_invalid_json_body(client: ParseClient, thing: str) -> None:
 def test_invalid_where_json_and_shapes(client: ParseClient, thing: str) -> None:
     assert_error(client.get(f"/classes/{thing}", params={"where": "{nope"}, master=True), 400, 107)
     assert_error(client.get(f"/classes/{thing}", params={"where": "[1]"}, master=True), 400, 102)
-    assert_error(client.get(f"/classes/{thing}", params={"where": {"$or": {}}}, master=True),
-                 400, 102)
-    assert_error(client.get(f"/classes/{thing}", params={"where": {"n": {"$foo": 1}}},
-                            master=True), 400, 102)
-    assert_error(client.get(f"/classes/{thing}", params={"where": {"$where": "1"}}, master=True),
-                 400, 105)
+    assert_error(
+        client.get(f"/classes/{thing}", params={"where": {"$or": {}}}, master=True), 400, 102
+    )
+    assert_error(
+        client.get(f"/classes/{thing}", params={"where": {"n": {"$foo": 1}}}, master=True), 400, 102
+    )
+    assert_error(
+        client.get(f"/classes/{thing}", params={"where": {"$where": "1"}}, master=True), 400, 105
+    )
     assert_error(client.get(f"/classes/{thing}", params={"bogus": "1"}, master=True), 400, 102)
 
 
@@ -53,8 +63,9 @@ def test_invalid_key_names(client: ParseClient, thing: str) -> None:
     for key in ("$n", "_rperm", "_wperm", "_acl", "a-b", "1abc", "n.$x"):
         response = client.get(f"/classes/{thing}", params={"where": {key: 1}}, master=True)
         assert_error(response, 400, 105)
-    assert_error(client.get(f"/classes/{thing}", params={"where": {"ACL": {}}}, master=True),
-                 400, 102)
+    assert_error(
+        client.get(f"/classes/{thing}", params={"where": {"ACL": {}}}, master=True), 400, 102
+    )
     for key in ("_rperm", "$set", "bad-name"):
         response = client.post(f"/classes/{thing}", {key: ["*"]}, master=True)
         assert_error(response, 400, 105)
@@ -62,9 +73,14 @@ def test_invalid_key_names(client: ParseClient, thing: str) -> None:
 
 
 def test_wrong_types_are_111(client: ParseClient, thing: str) -> None:
-    for body in ({"n": "one"}, {"name": 5}, {"tags": {"a": 1}}, {"meta": [1]},
-                 {"n": {"__op": "Increment", "amount": "x"}}, {"name": {"__op": "Increment",
-                                                                        "amount": 1}}):
+    for body in (
+        {"n": "one"},
+        {"name": 5},
+        {"tags": {"a": 1}},
+        {"meta": [1]},
+        {"n": {"__op": "Increment", "amount": "x"}},
+        {"name": {"__op": "Increment", "amount": 1}},
+    ):
         assert_error(client.post(f"/classes/{thing}", body, master=True), 400, 111)
     assert count(client, thing) == 1
 
@@ -94,10 +110,18 @@ def test_oversized_body_is_413_and_writes_nothing(client: ParseClient, thing: st
     assert count(client, thing) == 1
 
 
-@pytest.mark.parametrize("params", [
-    {"limit": "-1"}, {"limit": "abc"}, {"limit": "1.5"}, {"skip": "-3"}, {"skip": "1e12"},
-    {"skip": "99999999999999999999"}, {"order": "$score"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": "-1"},
+        {"limit": "abc"},
+        {"limit": "1.5"},
+        {"skip": "-3"},
+        {"skip": "1e12"},
+        {"skip": "99999999999999999999"},
+        {"order": "$score"},
+    ],
+)
 def test_bad_paging(client: ParseClient, thing: str, params: dict) -> None:
     assert_error(client.get(f"/classes/{thing}", params=params, master=True), 400, 102)
 
@@ -111,16 +135,20 @@ def test_huge_limit_is_clamped(client: ParseClient, thing: str) -> None:
 def test_catastrophic_regex_is_bounded(client: ParseClient, thing: str) -> None:
     client.create(thing, {"name": "a" * 5000 + "!"})
     started = time.monotonic()
-    response = client.get(f"/classes/{thing}", params={"where": {"name": {"$regex": "^(a+)+$"}}},
-                          master=True)
+    response = client.get(
+        f"/classes/{thing}", params={"where": {"name": {"$regex": "^(a+)+$"}}}, master=True
+    )
     assert time.monotonic() - started < 10
     # RE2 (SQLite) and PostgreSQL's engine both answer quickly; either way, no 500.
     assert response.status_code in (200, 400), response.text
     if response.status_code == 200:
         assert [o["name"] for o in response.json()["results"]] == ["a" * 40]
     for pattern, options in (("(", ""), ("a", "g"), ("x" * 2000, "")):
-        response = client.get(f"/classes/{thing}", params={
-            "where": {"name": {"$regex": pattern, "$options": options}}}, master=True)
+        response = client.get(
+            f"/classes/{thing}",
+            params={"where": {"name": {"$regex": pattern, "$options": options}}},
+            master=True,
+        )
         assert_error(response, 400, 102)
 
 
@@ -128,8 +156,9 @@ def test_non_finite_and_huge_numbers(client: ParseClient, thing: str) -> None:
     for raw in (b'{"n": NaN}', b'{"n": Infinity}', b'{"n": 1e400}'):
         response = client.post(f"/classes/{thing}", content=raw, master=True)
         assert response.status_code == 400, response.text
-    huge = client.post(f"/classes/{thing}", content=b'{"n": 1000000000000000000000000000000}',
-                       master=True)
+    huge = client.post(
+        f"/classes/{thing}", content=b'{"n": 1000000000000000000000000000000}', master=True
+    )
     assert_error(huge, 400, 111)
     assert_error(client.post(f"/classes/{thing}", {"name": "nul\u0000byte"}, master=True), 400, 107)
     nul_query = client.get(f"/classes/{thing}", params={"where": {"name": "a\u0000"}}, master=True)
@@ -144,6 +173,5 @@ def test_unknown_route_and_method(client: ParseClient) -> None:
 
 def test_unknown_exception_does_not_leak(client: ParseClient, thing: str) -> None:
     """The catch-all answers code 1 and never the exception text (which could carry PHI)."""
-    response = client.get(f"/classes/{thing}", params={"where": {"n": {"$in": "x"}}},
-                          master=True)
+    response = client.get(f"/classes/{thing}", params={"where": {"n": {"$in": "x"}}}, master=True)
     assert_error(response, 400, 102)

@@ -5,12 +5,16 @@ from __future__ import annotations
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.support import ParseClient, make_settings, live_server, unique_class
+from tests.support import ParseClient, live_server, make_settings, unique_class
 
 
 def _send(client: ParseClient, cls: str, request_id: str):
-    return client.post(f"/classes/{cls}", {"body": "hello"}, master=True,
-                       headers={"X-Parse-Request-Id": request_id})
+    return client.post(
+        f"/classes/{cls}",
+        {"body": "hello"},
+        master=True,
+        headers={"X-Parse-Request-Id": request_id},
+    )
 
 
 def test_retry_is_refused_and_applies_nothing(client: ParseClient) -> None:
@@ -40,8 +44,9 @@ def test_concurrent_duplicates_apply_once(client: ParseClient) -> None:
     client.create_class(cls, {"body": {"type": "String"}})
     request_id = str(uuid.uuid4())
     with ThreadPoolExecutor(8) as pool:
-        statuses = sorted(r.status_code for r in pool.map(
-            lambda _: _send(client, cls, request_id), range(8)))
+        statuses = sorted(
+            r.status_code for r in pool.map(lambda _: _send(client, cls, request_id), range(8))
+        )
     assert statuses == [201] + [400] * 7
     assert client.find(cls, count=1, limit=0)["count"] == 1
 

@@ -61,7 +61,9 @@ async def test_invisible_object_is_indistinguishable_from_missing(
                     await repo.delete(cls, object_id)
         assert errors[0] == errors[1] == (101, "Object not found.")
         async with store.unit_of_work(Auth.master()) as repo:
-            assert (await repo.get(cls, hidden_id))["n"] != -999  # the refused update changed nothing
+            assert (await repo.get(cls, hidden_id))[
+                "n"
+            ] != -999  # the refused update changed nothing
 
 
 async def test_roles_public_and_write_permissions(backend_url: str, tmp_path: Path) -> None:
@@ -101,14 +103,15 @@ async def test_subqueries_and_includes_apply_the_inner_class_filter(
             pub = {"*": {"read": True}}
             for child in (secret, open_child):
                 ptr = {"__type": "Pointer", "className": child_cls, "objectId": child["objectId"]}
-                await repo.create(parent_cls, {"child": ptr, "code": child["objectId"],
-                                               "ACL": pub})
+                await repo.create(parent_cls, {"child": ptr, "code": child["objectId"], "ACL": pub})
         async with store.unit_of_work(Auth.user("eve")) as repo:
             inner = {"className": child_cls, "where": {"tag": "x"}}
             matched = await repo.find(parent_cls, FindQuery(where={"child": {"$inQuery": inner}}))
             assert [o["code"] for o in matched.results] == [open_child["objectId"]]
-            selected = await repo.find(parent_cls, FindQuery(
-                where={"code": {"$select": {"query": inner, "key": "objectId"}}}))
+            selected = await repo.find(
+                parent_cls,
+                FindQuery(where={"code": {"$select": {"query": inner, "key": "objectId"}}}),
+            )
             assert [o["code"] for o in selected.results] == [open_child["objectId"]]
             included = await repo.find(parent_cls, FindQuery(include=["child"], order="code"))
             by_code = {o["code"]: o["child"] for o in included.results}

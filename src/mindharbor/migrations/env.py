@@ -1,4 +1,4 @@
-"""Alembic environment: always run programmatically with a connection from ``mindharbor migrate``."""
+"""Alembic environment: always run programmatically, with a connection from ``Store``."""
 
 from alembic import context
 

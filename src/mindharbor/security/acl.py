@@ -1,4 +1,4 @@
-"""ACL values: Parse's ``{"principal": {"read": true, "write": true}}`` JSON and its permission lists.
+"""ACL values: Parse's ``{"principal": {"read": true, "write": true}}`` JSON and its lists.
 
 A principal is ``*`` (everyone), a user objectId, or ``role:<name>``. Rows store the ACL as sent
 (for echoing back) and the derived ``_rperm``/``_wperm`` lists the SQL filter uses. A missing ACL

@@ -23,11 +23,11 @@ def perm_overlap(dialect: str, column: Any, identities: list[str]) -> ColumnElem
     """SQL for "this permission list contains any of these identities"."""
     if dialect == "postgresql":
         ids = sa.bindparam(None, identities, type_=postgresql.ARRAY(sa.Text()))
-        return column.op("&&")(ids)  # type: ignore[no-any-return]
+        return column.op("&&")(ids)
     elements = sa.func.json_each(column).table_valued("value")
-    return sa.exists(sa.select(sa.literal(1)).select_from(elements).where(
-        elements.c.value.in_(identities)
-    ))
+    return sa.exists(
+        sa.select(sa.literal(1)).select_from(elements).where(elements.c.value.in_(identities))
+    )
 
 
 class AccessPolicy:
@@ -41,13 +41,13 @@ class AccessPolicy:
         """Class-level permission for ``op``; raises 119 when the class is closed to the caller."""
         return clp.check_operation(self.auth, schema, op)
 
-    def _grant_filter(self, table: sa.Table, grant: clp.ClassGrant) -> ColumnElement[bool]:
+    def _grant_filter(self, table: sa.FromClause, grant: clp.ClassGrant) -> ColumnElement[bool]:
         if grant.pointer_fields is None:
             return sa.true()
         user_id = self.auth.user_id
         return sa.or_(*(table.c[f] == user_id for f in grant.pointer_fields if f in table.c))
 
-    def read_filter(self, table: sa.Table, grant: clp.ClassGrant) -> ColumnElement[bool]:
+    def read_filter(self, table: sa.FromClause, grant: clp.ClassGrant) -> ColumnElement[bool]:
         if self.auth.is_master:
             return sa.true()
         return sa.and_(
@@ -55,7 +55,7 @@ class AccessPolicy:
             self._grant_filter(table, grant),
         )
 
-    def write_filter(self, table: sa.Table, grant: clp.ClassGrant) -> ColumnElement[bool]:
+    def write_filter(self, table: sa.FromClause, grant: clp.ClassGrant) -> ColumnElement[bool]:
         if self.auth.is_master:
             return sa.true()
         return sa.and_(

@@ -1,1 +1,1 @@
-"""Storage: the schema registry, the SQL tables it implies, the query compiler and the repository."""
+"""Storage: schema registry, the tables it implies, the query compiler, the repository."""

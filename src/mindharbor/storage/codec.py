@@ -118,7 +118,9 @@ def pointer_id(value: Any, target: str | None) -> str:
     if not isinstance(object_id, str) or not object_id or len(object_id) > 32:
         raise InvalidPointer("Pointer objectId must be a non-empty string.")
     if target is not None and value.get("className") != target:
-        raise IncorrectType(f"expected a Pointer<{target}> but got Pointer<{value.get('className')}>")
+        raise IncorrectType(
+            f"expected a Pointer<{target}> but got Pointer<{value.get('className')}>"
+        )
     return object_id
 
 
@@ -237,7 +239,11 @@ def from_column(spec: FieldSpec, value: Any, server_url: str = "") -> Any:
         return None
     match spec.type:
         case "Number":
-            return int(value) if isinstance(value, float) and value.is_integer() and abs(value) < 2**53 else value
+            return (
+                int(value)
+                if isinstance(value, float) and value.is_integer() and abs(value) < 2**53
+                else value
+            )
         case "Date":
             return {"__type": "Date", "iso": iso(value)}
         case "Pointer":
@@ -245,7 +251,11 @@ def from_column(spec: FieldSpec, value: Any, server_url: str = "") -> Any:
         case "Bytes":
             return {"__type": "Bytes", "base64": value}
         case "File":
-            return {"__type": "File", "name": value["name"], "url": f"{server_url}/files/{value['name']}"}
+            return {
+                "__type": "File",
+                "name": value["name"],
+                "url": f"{server_url}/files/{value['name']}",
+            }
     return value
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -33,14 +33,12 @@ from mindharbor.errors import (
 from mindharbor.security.auth import Auth
 from mindharbor.settings import Settings
 from mindharbor.storage import regex
-from mindharbor.storage.codec import utcnow
 from mindharbor.storage.repository import Repository
 from mindharbor.storage.schema import ClassSchema, load_builtin_classes, merge_builtin
 from mindharbor.storage.system_tables import schema_table, write_schema_row
 from mindharbor.storage.tables import TableSet
 
 log = logging.getLogger(__name__)
-
 
 
 def _json_dumps(value: Any) -> str:
@@ -168,10 +166,12 @@ class Store:
             for column in table.columns:
                 if column.name not in existing:
                     col_type = column.type.compile(dialect=sync_conn.dialect)
-                    sync_conn.execute(sa.text(
-                        f"ALTER TABLE {_quote(sync_conn, table.name)} "
-                        f"ADD COLUMN {_quote(sync_conn, column.name)} {col_type}"
-                    ))
+                    sync_conn.execute(
+                        sa.text(
+                            f"ALTER TABLE {_quote(sync_conn, table.name)} "
+                            f"ADD COLUMN {_quote(sync_conn, column.name)} {col_type}"
+                        )
+                    )
             index_names = {i["name"] for i in inspector.get_indexes(table.name)}
             for index in table.indexes:
                 if index.name not in index_names:
@@ -231,8 +231,12 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
-        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON",
-                       "busy_timeout=30000"):
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=FULL",
+            "foreign_keys=ON",
+            "busy_timeout=30000",
+        ):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
         dbapi_conn.run_async(

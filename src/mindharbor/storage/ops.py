@@ -20,7 +20,13 @@ from mindharbor.errors import (
     ValidationFailed,
 )
 from mindharbor.security.acl import ACLJson, permission_lists, validate_acl
-from mindharbor.storage.codec import check_json_value, check_number, from_column, pointer_id, to_column
+from mindharbor.storage.codec import (
+    check_json_value,
+    check_number,
+    from_column,
+    pointer_id,
+    to_column,
+)
 from mindharbor.storage.schema import FIELD_NAME_RE, ClassSchema, FieldSpec
 
 IGNORED_KEYS = frozenset({"createdAt", "updatedAt", "className", "__type"})
@@ -28,7 +34,7 @@ IGNORED_KEYS = frozenset({"createdAt", "updatedAt", "className", "__type"})
 
 @dataclass
 class RelationChange:
-    field: str
+    field_name: str
     add: list[str] = field(default_factory=list)
     remove: list[str] = field(default_factory=list)
 
@@ -45,8 +51,11 @@ class PreparedWrite:
 
 def _canonical(item: Any) -> bytes:
     if isinstance(item, dict) and item.get("__type") == "Pointer":
-        item = {"__type": "Pointer", "className": item.get("className"),
-                "objectId": item.get("objectId")}
+        item = {
+            "__type": "Pointer",
+            "className": item.get("className"),
+            "objectId": item.get("objectId"),
+        }
     return orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
 
 
@@ -97,7 +106,10 @@ def _current(out: PreparedWrite, existing: dict[str, Any] | None, name: str) -> 
 
 
 def _apply_op(
-    out: PreparedWrite, schema: ClassSchema, spec: FieldSpec, op: dict[str, Any],
+    out: PreparedWrite,
+    schema: ClassSchema,
+    spec: FieldSpec,
+    op: dict[str, Any],
     existing: dict[str, Any] | None,
 ) -> None:
     name, kind = spec.name, op.get("__op")
@@ -156,7 +168,11 @@ def _apply_op(
 
 
 def _apply_path(
-    out: PreparedWrite, spec: FieldSpec, key: str, path: list[str], value: Any,
+    out: PreparedWrite,
+    spec: FieldSpec,
+    key: str,
+    path: list[str],
+    value: Any,
     existing: dict[str, Any] | None,
 ) -> None:
     """``"meta.count": {"__op": "Increment"}`` or ``"meta.color": "red"`` inside an Object."""

@@ -104,7 +104,7 @@ class Repository:
     def join_table(self, schema: ClassSchema, field_name: str) -> sa.Table:
         return self.store.tables.join_table(schema, field_name)
 
-    def readable(self, schema: ClassSchema, table: sa.Table, op: str = "find") -> Clause:
+    def readable(self, schema: ClassSchema, table: sa.FromClause, op: str = "find") -> Clause:
         return self.policy.read_filter(table, self.policy.check(schema, op))
 
     # -- reads ----------------------------------------------------------------------------------
@@ -123,8 +123,12 @@ class Repository:
                 self.compiler.compile(schema, table, query.where),
                 self.readable(schema, table, "count"),
             )
-            count = int(await self.conn.scalar(
-                sa.select(sa.func.count()).select_from(table).where(count_cond)) or 0)
+            count = int(
+                await self.conn.scalar(
+                    sa.select(sa.func.count()).select_from(table).where(count_cond)
+                )
+                or 0
+            )
         rows: list[dict[str, Any]] = []
         if query.limit > 0:
             stmt = (
@@ -141,8 +145,13 @@ class Repository:
         return FindResult(objects, count)
 
     async def get(
-        self, class_name: str, object_id: str, *, include: list[str] | None = None,
-        keys: list[str] | None = None, exclude_keys: list[str] | None = None,
+        self,
+        class_name: str,
+        object_id: str,
+        *,
+        include: list[str] | None = None,
+        keys: list[str] | None = None,
+        exclude_keys: list[str] | None = None,
     ) -> dict[str, Any]:
         """One object, or 101 whether it is missing or merely invisible to the caller."""
         schema = await self.lookup_schema(class_name)
@@ -206,17 +215,17 @@ class Repository:
         await self._apply_relations(schema, row["objectId"], prepared.relations)
         return {"objectId": row["objectId"], "createdAt": iso(now), **prepared.echo}
 
-    async def update(
-        self, class_name: str, object_id: str, body: dict[str, Any]
-    ) -> dict[str, Any]:
+    async def update(self, class_name: str, object_id: str, body: dict[str, Any]) -> dict[str, Any]:
         if not is_object_id(object_id):
             raise ObjectNotFound()
         schema = await self._schema_for_write(class_name, body)
         grant = self.policy.check(schema, "update")
         table = self.table(schema)
-        stmt = sa.select(table).where(
-            table.c.objectId == object_id, self.policy.write_filter(table, grant)
-        ).with_for_update()
+        stmt = (
+            sa.select(table)
+            .where(table.c.objectId == object_id, self.policy.write_filter(table, grant))
+            .with_for_update()
+        )
         current = (await self.conn.execute(stmt)).mappings().first()
         if current is None:
             raise ObjectNotFound()
@@ -256,13 +265,19 @@ class Repository:
 
     async def _apply_relations(self, schema: ClassSchema, owner: str, changes: list[Any]) -> None:
         for change in changes:
-            join = self.join_table(schema, change.field)
+            join = self.join_table(schema, change.field_name)
             if change.remove:
-                await self.conn.execute(join.delete().where(
-                    join.c.owningId == owner, join.c.relatedId.in_(change.remove)))
+                await self.conn.execute(
+                    join.delete().where(
+                        join.c.owningId == owner, join.c.relatedId.in_(change.remove)
+                    )
+                )
             for related in dict.fromkeys(change.add):
-                exists = await self.conn.scalar(sa.select(sa.func.count()).select_from(join).where(
-                    join.c.owningId == owner, join.c.relatedId == related))
+                exists = await self.conn.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(join)
+                    .where(join.c.owningId == owner, join.c.relatedId == related)
+                )
                 if not exists:
                     await self.conn.execute(join.insert().values(owningId=owner, relatedId=related))
 
@@ -276,8 +291,9 @@ class Repository:
             self.policy.check(schema, "addField")
         return True
 
-    async def lookup_schema(self, class_name: str, *, for_update: bool = False
-                            ) -> ClassSchema | None:
+    async def lookup_schema(
+        self, class_name: str, *, for_update: bool = False
+    ) -> ClassSchema | None:
         """The class's schema; on a cache miss (or before changing it) re-read ``_SCHEMA``,
         since another worker may have created or extended the class."""
         schema = self.schema_or_none(class_name)
@@ -323,14 +339,16 @@ class Repository:
             validate_class_name(class_name)
             if not self._may_change_schema(None):
                 raise OperationForbidden(
-                    f"This user is not allowed to access non-existent class: {class_name}")
+                    f"This user is not allowed to access non-existent class: {class_name}"
+                )
             schema = ClassSchema(name=class_name, fields={})
         new_fields = self._new_fields(schema, body)
         if not new_fields and not is_new:
             return schema
         if new_fields and not is_new and not self._may_change_schema(schema):
             raise OperationForbidden(
-                f"Permission denied for action addField on class {class_name}.")
+                f"Permission denied for action addField on class {class_name}."
+            )
         updated = schema.with_fields({**schema.fields, **new_fields})
         await self.save_schema(updated, is_new=is_new)
         return updated
@@ -345,9 +363,11 @@ class Repository:
     async def drop_schema(self, schema: ClassSchema) -> None:
         if not self.auth.is_master:
             raise OperationForbidden("Schema changes need the master key.")
-        await self.conn.execute(schema_table.delete().where(schema_table.c.className == schema.name))
+        await self.conn.execute(
+            schema_table.delete().where(schema_table.c.className == schema.name)
+        )
         for table in self.store.tables.all_tables(schema):
-            await self.conn.run_sync(lambda c, t=table: t.drop(c, checkfirst=True))
+            await self.conn.run_sync(_drop_table, table)
         self._schema_changes[schema.name] = None
         self.after_commit.append(lambda: self.store.install_schema(None, schema.name))
 
@@ -371,9 +391,14 @@ class Repository:
             await self.conn.run_sync(lambda c: join.drop(c, checkfirst=True))
         else:
             table = self.table(schema)
-            await self.conn.run_sync(lambda c: c.execute(sa.text(
-                f"ALTER TABLE {c.dialect.identifier_preparer.quote(table.name)} "
-                f"DROP COLUMN {c.dialect.identifier_preparer.quote(name)}")))
+            await self.conn.run_sync(
+                lambda c: c.execute(
+                    sa.text(
+                        f"ALTER TABLE {c.dialect.identifier_preparer.quote(table.name)} "
+                        f"DROP COLUMN {c.dialect.identifier_preparer.quote(name)}"
+                    )
+                )
+            )
 
     # -- idempotency ----------------------------------------------------------------------------
     async def claim_request_id(self, request_id: str) -> None:
@@ -390,7 +415,12 @@ class Repository:
         ttl = self.store.settings.idempotency_ttl_seconds
         await self.conn.execute(t.delete().where(t.c.reqId == request_id, t.c.expire < now))
         try:
-            await self.conn.execute(t.insert().values(
-                reqId=request_id, expire=now + timedelta(seconds=ttl)))
+            await self.conn.execute(
+                t.insert().values(reqId=request_id, expire=now + timedelta(seconds=ttl))
+            )
         except sa.exc.IntegrityError as exc:
             raise DuplicateRequest() from exc
+
+
+def _drop_table(conn: sa.Connection, table: sa.Table) -> None:
+    table.drop(conn, checkfirst=True)

@@ -1,9 +1,9 @@
 """The schema registry: Parse classes and fields, loaded from ``schema.json`` and the database.
 
 The shipped model lives in one declarative file (``mindharbor/schema.json``, the seed's JSON form
-extended with ``unique``, ``server``, ``enum``, ``indexes`` and CLPs). Classes a deployer adds through
-``/schemas`` are stored in the ``_SCHEMA`` table. Tables, validation and (later) the GraphQL and
-OpenAPI schemas are all derived from these objects, so adding a field is a one-place change.
+extended with ``unique``, ``server``, ``enum``, ``indexes`` and CLPs). Classes a deployer adds
+through ``/schemas`` are stored in the ``_SCHEMA`` table. Tables, validation and (later) the
+GraphQL and OpenAPI schemas all derive from these objects: adding a field is a one-place change.
 """
 
 from __future__ import annotations
@@ -26,8 +26,20 @@ CLASS_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 FIELD_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 
 FIELD_TYPES = frozenset(
-    {"String", "Number", "Boolean", "Date", "File", "GeoPoint", "Polygon", "Array", "Object",
-     "Pointer", "Relation", "Bytes"}
+    {
+        "String",
+        "Number",
+        "Boolean",
+        "Date",
+        "File",
+        "GeoPoint",
+        "Polygon",
+        "Array",
+        "Object",
+        "Pointer",
+        "Relation",
+        "Bytes",
+    }
 )
 # Every class carries these; they are columns, not schema fields a client may change.
 DEFAULT_FIELDS: dict[str, dict[str, Any]] = {
@@ -182,8 +194,10 @@ def normalized_clp(clp: dict[str, Any]) -> dict[str, Any]:
 
 def validate_class_name(name: str) -> str:
     if not isinstance(name, str) or not CLASS_NAME_RE.match(name):
-        raise InvalidClassName(f"Invalid classname: {name}, classnames can only have alphanumeric "
-                               "characters and _, and must start with an alpha character ")
+        raise InvalidClassName(
+            f"Invalid classname: {name}, classnames can only have alphanumeric "
+            "characters and _, and must start with an alpha character "
+        )
     return name
 
 

@@ -34,8 +34,13 @@ _COLUMN_TYPES: dict[str, Any] = {
 SYSTEM_COLUMNS = ("objectId", "createdAt", "updatedAt", "_acl", "_rperm", "_wperm")
 # Columns some system classes carry besides their declared fields; never sent to clients.
 HIDDEN_COLUMNS: dict[str, tuple[str, ...]] = {
-    "_User": ("_hashed_password", "_failed_login_count", "_lockout_until",
-              "_password_changed_at", "_mfa"),
+    "_User": (
+        "_hashed_password",
+        "_failed_login_count",
+        "_lockout_until",
+        "_password_changed_at",
+        "_mfa",
+    ),
     "_Session": ("_session_token_hash",),
 }
 

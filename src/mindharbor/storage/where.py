@@ -26,8 +26,22 @@ from mindharbor.storage.schema import FIELD_NAME_RE, ClassSchema, FieldSpec
 Clause = ColumnElement[bool]
 COMPARE_OPS = {"$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">="}
 KNOWN_OPS = frozenset(
-    {*COMPARE_OPS, "$eq", "$ne", "$in", "$nin", "$exists", "$all", "$containedBy", "$regex",
-     "$options", "$inQuery", "$notInQuery", "$select", "$dontSelect"}
+    {
+        *COMPARE_OPS,
+        "$eq",
+        "$ne",
+        "$in",
+        "$nin",
+        "$exists",
+        "$all",
+        "$containedBy",
+        "$regex",
+        "$options",
+        "$inQuery",
+        "$notInQuery",
+        "$select",
+        "$dontSelect",
+    }
 )
 _SYSTEM_SPECS = {
     "objectId": FieldSpec("objectId", "String"),
@@ -36,11 +50,21 @@ _SYSTEM_SPECS = {
 }
 # Which Python operand types a column of each Parse type can be compared with.
 _SCALAR_KINDS: dict[str, tuple[type, ...]] = {
-    "String": (str,), "Pointer": (str,), "Bytes": (str,), "Number": (int, float),
-    "Boolean": (bool,), "Date": (datetime,),
+    "String": (str,),
+    "Pointer": (str,),
+    "Bytes": (str,),
+    "Number": (int, float),
+    "Boolean": (bool,),
+    "Date": (datetime,),
 }
-_SQL_FAMILY = {"String": "text", "Pointer": "text", "Bytes": "text", "Number": "number",
-               "Boolean": "bool", "Date": "date"}
+_SQL_FAMILY = {
+    "String": "text",
+    "Pointer": "text",
+    "Bytes": "text",
+    "Number": "number",
+    "Boolean": "bool",
+    "Date": "date",
+}
 
 
 class QueryScope(Protocol):
@@ -54,7 +78,7 @@ class QueryScope(Protocol):
     def schema_or_none(self, class_name: str) -> ClassSchema | None: ...
     def table(self, schema: ClassSchema) -> sa.Table: ...
     def join_table(self, schema: ClassSchema, field_name: str) -> sa.Table: ...
-    def readable(self, schema: ClassSchema, table: sa.Table, op: str = "find") -> Clause: ...
+    def readable(self, schema: ClassSchema, table: sa.FromClause, op: str = "find") -> Clause: ...
 
 
 def _json_literal(value: Any) -> Any:
@@ -69,7 +93,7 @@ def _is_number(value: Any) -> bool:
 class _Ctx:
     scope: QueryScope
     schema: ClassSchema
-    table: sa.Table
+    table: sa.FromClause
     depth: int
 
 
@@ -81,7 +105,9 @@ class WhereCompiler:
         self.pg = scope.dialect == "postgresql"
 
     # -- entry points ---------------------------------------------------------------------------
-    def compile(self, schema: ClassSchema, table: sa.Table, where: Any, depth: int = 0) -> Clause:
+    def compile(
+        self, schema: ClassSchema, table: sa.FromClause, where: Any, depth: int = 0
+    ) -> Clause:
         if where is None:
             return sa.true()
         if not isinstance(where, dict):
@@ -171,8 +197,9 @@ class WhereCompiler:
                 options = ops.get("$options", "")
                 if not isinstance(arg, str) or not isinstance(options, str):
                     raise InvalidQuery("$regex and $options take strings.")
-                clauses.append(ref.regex(*regex.normalize(arg, options,
-                                                          self.scope.max_regex_length)))
+                clauses.append(
+                    ref.regex(*regex.normalize(arg, options, self.scope.max_regex_length))
+                )
             elif op == "$options":
                 if "$regex" not in ops:
                     raise InvalidQuery("$options needs $regex.")
@@ -198,7 +225,7 @@ class WhereCompiler:
         return arg
 
     # -- sub-queries ----------------------------------------------------------------------------
-    def _inner(self, ctx: _Ctx, query: Any) -> tuple[ClassSchema, sa.Table, Clause] | None:
+    def _inner(self, ctx: _Ctx, query: Any) -> tuple[ClassSchema, sa.FromClause, Clause] | None:
         if not isinstance(query, dict) or not isinstance(query.get("className"), str):
             raise InvalidQuery("A sub-query needs className and where.")
         inner = self.scope.schema_or_none(query["className"])
@@ -269,9 +296,23 @@ def _relative_time(text: Any) -> datetime:
     words = words[1:] if future else words[:-1]
     if len(words) % 2:
         raise InvalidQuery("Invalid relative time: expected pairs of number and unit.")
-    units = {"yr": 365 * 86400, "year": 365 * 86400, "week": 7 * 86400, "wk": 7 * 86400,
-             "day": 86400, "d": 86400, "hour": 3600, "hr": 3600, "h": 3600, "minute": 60,
-             "min": 60, "m": 60, "second": 1, "sec": 1, "s": 1}
+    units = {
+        "yr": 365 * 86400,
+        "year": 365 * 86400,
+        "week": 7 * 86400,
+        "wk": 7 * 86400,
+        "day": 86400,
+        "d": 86400,
+        "hour": 3600,
+        "hr": 3600,
+        "h": 3600,
+        "minute": 60,
+        "min": 60,
+        "m": 60,
+        "second": 1,
+        "sec": 1,
+        "s": 1,
+    }
     seconds = 0.0
     for amount, unit in zip(words[::2], words[1::2], strict=True):
         try:
@@ -322,8 +363,8 @@ class _Ref:
 
     def _regex_sql(self, expr: Any, re2_pattern: str, pg_pattern: str) -> Clause:
         if self.c.pg:
-            return expr.op("~")(sa.literal(pg_pattern, sa.Text))  # type: ignore[no-any-return]
-        return expr.op("REGEXP")(sa.literal(re2_pattern, sa.Text))  # type: ignore[no-any-return]
+            return expr.op("~")(sa.literal(pg_pattern, sa.Text))
+        return expr.op("REGEXP")(sa.literal(re2_pattern, sa.Text))
 
 
 class _MissingRef(_Ref):
@@ -376,22 +417,22 @@ class _ColumnRef(_Ref):
         if operand is NO_MATCH:
             return sa.false()
         if operand is None:
-            return self.col.is_(None)  # type: ignore[no-any-return]
-        return self.col == operand  # type: ignore[no-any-return]
+            return self.col.is_(None)
+        return self.col == operand
 
     def ne(self, value: Any) -> Clause:
         operand = self._operand(value)
         if operand is NO_MATCH:
             return sa.true()
         if operand is None:
-            return self.col.is_not(None)  # type: ignore[no-any-return]
+            return self.col.is_not(None)
         return sa.or_(self.col.is_(None), self.col != operand)
 
     def compare(self, op: str, value: Any) -> Clause:
         operand = self._operand(value)
         if operand is NO_MATCH or operand is None:
             return sa.false()
-        return self.col.op(op)(operand)  # type: ignore[no-any-return]
+        return self.col.op(op)(operand)
 
     def in_(self, values: list[Any]) -> Clause:
         operands = [self._operand(v) for v in values]
@@ -399,10 +440,10 @@ class _ColumnRef(_Ref):
         clause = self.col.in_(wanted) if wanted else sa.false()
         if any(o is None for o in operands):
             clause = sa.or_(clause, self.col.is_(None))
-        return clause  # type: ignore[no-any-return]
+        return clause
 
     def exists(self) -> Clause:
-        return self.col.is_not(None)  # type: ignore[no-any-return]
+        return self.col.is_not(None)
 
     def regex(self, re2_pattern: str, pg_pattern: str) -> Clause:
         if self.spec.type != "String":
@@ -414,7 +455,7 @@ class _ColumnRef(_Ref):
             return sa.true() if negate else sa.false()
         if negate:
             return sa.or_(self.col.is_(None), self.col.not_in(sub))
-        return self.col.in_(sub)  # type: ignore[no-any-return]
+        return self.col.in_(sub)
 
     def selectable_from(self, spec: FieldSpec) -> bool:
         return _SQL_FAMILY.get(spec.type) == _SQL_FAMILY[self.spec.type]
@@ -429,17 +470,17 @@ class _JsonRef(_Ref):
 
     def eq(self, value: Any) -> Clause:
         if value is None:
-            return self.col.is_(None)  # type: ignore[no-any-return]
+            return self.col.is_(None)
         if self.c.pg:
-            return self.col == _json_literal(value)  # type: ignore[no-any-return]
+            return self.col == _json_literal(value)
         text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-        return sa.func.json(self.col) == sa.func.json(text)  # type: ignore[no-any-return]
+        return sa.func.json(self.col) == sa.func.json(text)
 
     def ne(self, value: Any) -> Clause:
         return sa.or_(self.col.is_(None), sa.not_(self.eq(value)))
 
     def exists(self) -> Clause:
-        return self.col.is_not(None)  # type: ignore[no-any-return]
+        return self.col.is_not(None)
 
 
 class _ArrayRef(_JsonRef):
@@ -448,7 +489,7 @@ class _ArrayRef(_JsonRef):
     def _element_match(self, elem: Any, elem_type: Any, value: Any) -> Clause:
         """SQLite: does one ``json_each`` element equal ``value``?"""
         if isinstance(value, bool):
-            return elem_type == ("true" if value else "false")  # type: ignore[no-any-return]
+            return elem_type == ("true" if value else "false")
         if _is_number(value):
             return sa.and_(elem_type.in_(("integer", "real")), elem == value)
         if isinstance(value, str):
@@ -460,25 +501,31 @@ class _ArrayRef(_JsonRef):
                 sa.func.json_extract(elem, "$.className") == str(value.get("className")),
             )
         if isinstance(value, dict) and value.get("__type") == "Date":
-            return sa.and_(elem_type == "object",
-                           sa.func.json_extract(elem, "$.iso") == str(value.get("iso")))
+            return sa.and_(
+                elem_type == "object", sa.func.json_extract(elem, "$.iso") == str(value.get("iso"))
+            )
         text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-        return sa.func.json(elem) == sa.func.json(text)  # type: ignore[no-any-return]
+        return sa.func.json(elem) == sa.func.json(text)
 
     def _any_element(self, value: Any) -> Clause:
         if isinstance(value, dict) and value.get("__type") == "Pointer":
-            value = {"__type": "Pointer", "className": value.get("className"),
-                     "objectId": value.get("objectId")}
+            value = {
+                "__type": "Pointer",
+                "className": value.get("className"),
+                "objectId": value.get("objectId"),
+            }
         if self.c.pg:
-            return self.col.op("@>")(_json_literal([value]))  # type: ignore[no-any-return]
+            return self.col.op("@>")(_json_literal([value]))
         each = sa.func.json_each(self.col).table_valued("value", "type")
-        return sa.exists(sa.select(sa.literal(1)).select_from(each).where(
-            self._element_match(each.c.value, each.c.type, value)
-        ))
+        return sa.exists(
+            sa.select(sa.literal(1))
+            .select_from(each)
+            .where(self._element_match(each.c.value, each.c.type, value))
+        )
 
     def eq(self, value: Any) -> Clause:
         if value is None:
-            return self.col.is_(None)  # type: ignore[no-any-return]
+            return self.col.is_(None)
         if isinstance(value, list):
             return super().eq(value)
         return self._any_element(value)
@@ -490,8 +537,9 @@ class _ArrayRef(_JsonRef):
         parts = []
         for value in values:
             if isinstance(value, dict) and "$regex" in value:
-                re2_p, pg_p = regex.normalize(str(value["$regex"]), "",
-                                              self.c.scope.max_regex_length)
+                re2_p, pg_p = regex.normalize(
+                    str(value["$regex"]), "", self.c.scope.max_regex_length
+                )
                 parts.append(self._element_regex(re2_p, pg_p))
             else:
                 parts.append(self._any_element(value))
@@ -501,20 +549,27 @@ class _ArrayRef(_JsonRef):
         if self.c.pg:
             return sa.or_(self.col.is_(None), self.col.op("<@")(_json_literal(values)))
         each = sa.func.json_each(self.col).table_valued("value", "type")
-        matches = sa.or_(sa.false(), *(self._element_match(each.c.value, each.c.type, v)
-                                       for v in values))
-        return sa.not_(sa.exists(sa.select(sa.literal(1)).select_from(each).where(
-            sa.not_(matches))))
+        matches = sa.or_(
+            sa.false(), *(self._element_match(each.c.value, each.c.type, v) for v in values)
+        )
+        return sa.not_(
+            sa.exists(sa.select(sa.literal(1)).select_from(each).where(sa.not_(matches)))
+        )
 
     def _element_regex(self, re2_pattern: str, pg_pattern: str) -> Clause:
         if self.c.pg:
             elems = sa.func.jsonb_array_elements_text(self.col).table_valued("value")
             cond = elems.c.value.op("~")(sa.literal(pg_pattern, sa.Text))
-            return sa.and_(sa.func.jsonb_typeof(self.col) == "array",
-                           sa.exists(sa.select(sa.literal(1)).select_from(elems).where(cond)))
+            return sa.and_(
+                sa.func.jsonb_typeof(self.col) == "array",
+                sa.exists(sa.select(sa.literal(1)).select_from(elems).where(cond)),
+            )
         each = sa.func.json_each(self.col).table_valued("value", "type")
-        return sa.exists(sa.select(sa.literal(1)).select_from(each).where(
-            each.c.type == "text", self._regex_sql(each.c.value, re2_pattern, pg_pattern)))
+        return sa.exists(
+            sa.select(sa.literal(1))
+            .select_from(each)
+            .where(each.c.type == "text", self._regex_sql(each.c.value, re2_pattern, pg_pattern))
+        )
 
     def regex(self, re2_pattern: str, pg_pattern: str) -> Clause:
         return self._element_regex(re2_pattern, pg_pattern)
@@ -574,9 +629,9 @@ class _PathRef(_Ref):
         typed = self._typed(value)
         if typed is None:
             if self.c.pg:
-                return self._json() == _json_literal(value)  # type: ignore[no-any-return]
+                return self._json() == _json_literal(value)
             text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-            return sa.func.json(self._text()) == sa.func.json(text)  # type: ignore[no-any-return]
+            return sa.func.json(self._text()) == sa.func.json(text)
         guard, (expr, operand) = typed
         if expr is None:  # SQLite boolean: the type guard is the whole test
             return guard
@@ -616,8 +671,13 @@ class _RelationRef(_Ref):
         return self.ctx.table.c.objectId.in_(owners)
 
     def _ids(self, values: list[Any]) -> list[str]:
-        return [str(v["objectId"]) for v in values if isinstance(v, dict)
-                and v.get("__type") == "Pointer" and v.get("className") == self.spec.target_class]
+        return [
+            str(v["objectId"])
+            for v in values
+            if isinstance(v, dict)
+            and v.get("__type") == "Pointer"
+            and v.get("className") == self.spec.target_class
+        ]
 
     def eq(self, value: Any) -> Clause:
         ids = self._ids([value])

@@ -10,13 +10,29 @@ from mindharbor.errors import InvalidJSON, InvalidQuery
 from mindharbor.settings import Settings
 from mindharbor.storage.repository import FindQuery
 
-FIND_PARAMS = frozenset({
-    "where", "order", "limit", "skip", "keys", "excludeKeys", "include", "includeAll", "count",
-    "redirectClassNameForKey", "readPreference", "includeReadPreference",
-    "subqueryReadPreference", "hint", "comment", "explain",
-})
-GET_PARAMS = frozenset({"keys", "include", "excludeKeys", "readPreference",
-                        "includeReadPreference"})
+FIND_PARAMS = frozenset(
+    {
+        "where",
+        "order",
+        "limit",
+        "skip",
+        "keys",
+        "excludeKeys",
+        "include",
+        "includeAll",
+        "count",
+        "redirectClassNameForKey",
+        "readPreference",
+        "includeReadPreference",
+        "subqueryReadPreference",
+        "hint",
+        "comment",
+        "explain",
+    }
+)
+GET_PARAMS = frozenset(
+    {"keys", "include", "excludeKeys", "readPreference", "includeReadPreference"}
+)
 
 
 def _json_param(name: str, value: Any) -> Any:

@@ -23,8 +23,17 @@ SessionResolver = Callable[[str, "ApiRequest"], Awaitable[Auth]]
 
 # JS SDK body keys that carry credentials or options rather than data.
 _SDK_KEYS = {
-    "_method", "_ApplicationId", "_JavaScriptKey", "_ClientKey", "_RESTAPIKey", "_MasterKey",
-    "_SessionToken", "_InstallationId", "_ClientVersion", "_context", "_RevocableSession",
+    "_method",
+    "_ApplicationId",
+    "_JavaScriptKey",
+    "_ClientKey",
+    "_RESTAPIKey",
+    "_MasterKey",
+    "_SessionToken",
+    "_InstallationId",
+    "_ClientVersion",
+    "_context",
+    "_RevocableSession",
     "_ContentType",
 }
 
@@ -126,21 +135,29 @@ async def build_request(
         api.auth = await resolve_session(token, api)
     if installation:
         api.auth = Auth(
-            user_id=api.auth.user_id, roles=api.auth.roles, is_master=api.auth.is_master,
-            session_id=api.auth.session_id, installation_id=installation,
+            user_id=api.auth.user_id,
+            roles=api.auth.roles,
+            is_master=api.auth.is_master,
+            session_id=api.auth.session_id,
+            installation_id=installation,
         )
     return api
 
 
 def _check_client_key(headers: Any, body: dict[str, Any], settings: Settings) -> None:
-    configured = [k for k in (settings.rest_api_key, settings.javascript_key,
-                              settings.client_key) if k]
+    configured = [
+        k for k in (settings.rest_api_key, settings.javascript_key, settings.client_key) if k
+    ]
     if not configured:
         return
     given = [
-        headers.get("x-parse-rest-api-key"), headers.get("x-parse-javascript-key"),
-        headers.get("x-parse-client-key"), headers.get("x-parse-windows-key"),
-        body.get("_JavaScriptKey"), body.get("_ClientKey"), body.get("_RESTAPIKey"),
+        headers.get("x-parse-rest-api-key"),
+        headers.get("x-parse-javascript-key"),
+        headers.get("x-parse-client-key"),
+        headers.get("x-parse-windows-key"),
+        body.get("_JavaScriptKey"),
+        body.get("_ClientKey"),
+        body.get("_RESTAPIKey"),
     ]
     if not any(_same(g, k) for g in given if isinstance(g, str) for k in configured):
         raise Unauthorized()

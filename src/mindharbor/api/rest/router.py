@@ -117,12 +117,17 @@ class Dispatcher:
             raise InvalidJSON("Each batch request needs method, path and an object body.")
         mount = self.store.settings.mount_path.rstrip("/")
         if mount and path.startswith(mount + "/"):
-            path = path[len(mount):]
+            path = path[len(mount) :]
         if not path.startswith("/"):
             path = "/" + path
         method = method.upper()
         params, data = (body, {}) if method in ("GET", "DELETE") else ({}, body)
         return ApiRequest(
-            method=method, path=path, params=params, body=data, auth=parent.auth,
-            client_ip=parent.client_ip, user_agent=parent.user_agent,
+            method=method,
+            path=path,
+            params=params,
+            body=data,
+            auth=parent.auth,
+            client_ip=parent.client_ip,
+            user_agent=parent.user_agent,
         )

@@ -109,8 +109,15 @@ async def update_schema(repo: Repository, req: ApiRequest) -> Reply:
     if "classLevelPermissions" in req.body:
         clp = validate_clp(req.body["classLevelPermissions"] or {})
     indexes = {**schema.indexes, **_indexes(req.body.get("indexes"), fields)}
-    updated = ClassSchema(name=schema.name, fields=fields, clp=clp, indexes=indexes,
-                          builtin=schema.builtin, phi=schema.phi, description=schema.description)
+    updated = ClassSchema(
+        name=schema.name,
+        fields=fields,
+        clp=clp,
+        indexes=indexes,
+        builtin=schema.builtin,
+        phi=schema.phi,
+        description=schema.description,
+    )
     await repo.save_schema(updated, is_new=False)
     return Reply(updated.to_parse())
 
@@ -126,7 +133,8 @@ async def delete_schema(repo: Repository, req: ApiRequest) -> Reply:
     count = await repo.count_all(schema)
     if count:
         raise InvalidSchemaOperation(
-            f"Class {name} is not empty, contains {count} objects, cannot drop schema.")
+            f"Class {name} is not empty, contains {count} objects, cannot drop schema."
+        )
     await repo.drop_schema(schema)
     return Reply({})
 

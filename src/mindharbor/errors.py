@@ -20,6 +20,7 @@ and the HTTP status Parse Server would answer with. Services raise these (never 
     ├── ValidationFailed       142
     ├── DuplicateRequest       159
     ├── InvalidSessionToken    209
+    ├── UnsupportedService     252
     ├── InvalidSchemaOperation 255
     ├── RequestTooLarge        107             413
     └── Unauthorized           (no code)       403  body {"error": "unauthorized"} as Parse does
@@ -104,6 +105,10 @@ class DuplicateRequest(ParseError):
 
 class InvalidSessionToken(ParseError):
     code, default_message = 209, "Invalid session token"
+
+
+class UnsupportedService(ParseError):
+    code, default_message = 252, "This authentication method is unsupported."
 
 
 class InvalidSchemaOperation(ParseError):

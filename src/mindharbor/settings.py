@@ -49,6 +49,33 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = 300
     schema_cache_seconds: float = 5.0
 
+    # Identity (issue 3): sign-up, sessions, lockout, MFA, SSO, mail.
+    allow_patient_signup: bool = True
+    password_min_length: int = 10
+    password_max_length: int = 128
+    session_absolute_minutes: int = 12 * 60
+    session_idle_minutes_patient: int = 30
+    session_idle_minutes_staff: int = 15
+    lockout_threshold: int = 5
+    lockout_minutes: int = 15
+    login_rate_per_ip: int = 30  # login attempts per IP per minute
+    mfa_required_roles: str = "provider,admin,compliance"
+    mfa_issuer: str = "MindHarbor"
+    invitation_hours: int = 72
+    password_reset_minutes: int = 30
+    public_url: str | None = None  # links in mails; defaults to http://host:port
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = Field(default=None, repr=False)
+    smtp_starttls: bool = True
+    mail_from: str = "MindHarbor <no-reply@mindharbor.local>"
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_link_verified_email: bool = False
+    auth_provider_modules: str = ""  # comma-separated modules exposing `providers(settings)`
+
     @property
     def sqlalchemy_url(self) -> str:
         """The async SQLAlchemy URL for ``database_url`` (plain ``postgresql://`` is accepted)."""

@@ -1,0 +1,1 @@
+"""Identity: passwords, sessions, roles, MFA, single sign-on, mail."""

@@ -19,6 +19,16 @@ and the HTTP status Parse Server would answer with. Services raise these (never 
     ├── ScriptFailed           141
     ├── ValidationFailed       142
     ├── DuplicateRequest       159
+    ├── RequestLimitExceeded   155             429
+    ├── UsernameMissing        200
+    ├── PasswordMissing        201
+    ├── UsernameTaken          202
+    ├── EmailTaken             203
+    ├── EmailMissing           204
+    ├── SessionMissing         206
+    ├── InvalidEmail           125
+    ├── InvalidRoleName        139
+    ├── OtherCause              -1             (Parse's MFA adapter uses it)
     ├── InvalidSessionToken    209
     ├── UnsupportedService     252
     ├── InvalidSchemaOperation 255
@@ -101,6 +111,46 @@ class ValidationFailed(ParseError):
 
 class DuplicateRequest(ParseError):
     code, default_message = 159, "Duplicate request"
+
+
+class InvalidEmail(ParseError):
+    code, default_message = 125, "Email address format is invalid."
+
+
+class InvalidRoleName(ParseError):
+    code, default_message = 139, "Invalid role name."
+
+
+class RequestLimitExceeded(ParseError):
+    code, http_status, default_message = 155, 429, "Too many requests."
+
+
+class UsernameMissing(ParseError):
+    code, default_message = 200, "bad or missing username"
+
+
+class PasswordMissing(ParseError):
+    code, default_message = 201, "password is required"
+
+
+class UsernameTaken(ParseError):
+    code, default_message = 202, "Account already exists for this username."
+
+
+class EmailTaken(ParseError):
+    code, default_message = 203, "Account already exists for this email address."
+
+
+class EmailMissing(ParseError):
+    code, default_message = 204, "you must provide an email"
+
+
+class SessionMissing(ParseError):
+    code, default_message = 206, "Session token required."
+
+
+class OtherCause(ParseError):
+    code, default_message = -1, "Request failed."
 
 
 class InvalidSessionToken(ParseError):

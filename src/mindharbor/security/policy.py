@@ -41,6 +41,24 @@ class AccessPolicy:
         """Class-level permission for ``op``; raises 119 when the class is closed to the caller."""
         return clp.check_operation(self.auth, schema, op)
 
+    def protected_fields(self, schema: ClassSchema) -> frozenset[str]:
+        """Fields this caller may neither read nor query (CLP ``protectedFields``).
+
+        As in Parse, every entry that applies to the caller (``*``, ``authenticated``, the user,
+        each role) contributes a list and the caller loses only what all of them protect, so a
+        role entry can lift a protection that ``*`` imposes.
+        """
+        if self.auth.is_master:
+            return frozenset()
+        rules: dict[str, Any] = schema.clp.get("protectedFields") or {}
+        identities = set(self.auth.identities)
+        if self.auth.user_id:
+            identities.add("authenticated")
+        lists = [set(fields) for who, fields in rules.items() if who in identities]
+        if not lists:
+            return frozenset()
+        return frozenset(set.intersection(*lists))
+
     def _grant_filter(self, table: sa.FromClause, grant: clp.ClassGrant) -> ColumnElement[bool]:
         if grant.pointer_fields is None:
             return sa.true()

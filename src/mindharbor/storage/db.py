@@ -30,6 +30,7 @@ from mindharbor.errors import (
     InvalidQuery,
     ParseError,
 )
+from mindharbor.hooks import Hooks
 from mindharbor.security.auth import Auth
 from mindharbor.settings import Settings
 from mindharbor.storage import regex
@@ -68,8 +69,9 @@ def translate_db_error(exc: sa.exc.DBAPIError) -> ParseError | None:
 class Store:
     """Everything that lives as long as the process: engine, schema cache, tables."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, hooks: Hooks | None = None) -> None:
         self.settings = settings
+        self.hooks = hooks or Hooks()
         self.dialect = settings.dialect
         self.tables = TableSet()
         self._schemas: dict[str, ClassSchema] = {}
@@ -209,6 +211,8 @@ class Store:
             result = callback()
             if result is not None:
                 await result
+        if repo.deferred_error is not None:
+            raise repo.deferred_error
 
 
 def _quote(conn: sa.Connection, name: str) -> str:

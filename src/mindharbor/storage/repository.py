@@ -21,7 +21,9 @@ from mindharbor.errors import (
     InvalidQuery,
     ObjectNotFound,
     OperationForbidden,
+    ParseError,
 )
+from mindharbor.hooks import AfterSave, DeleteRequest, SaveRequest
 from mindharbor.security.acl import permission_lists
 from mindharbor.security.auth import Auth
 from mindharbor.security.policy import AccessPolicy
@@ -35,7 +37,7 @@ from mindharbor.storage.codec import (
     type_of,
     utcnow,
 )
-from mindharbor.storage.ops import check_required, prepare_write
+from mindharbor.storage.ops import PreparedWrite, check_required, prepare_write
 from mindharbor.storage.schema import (
     ClassSchema,
     FieldSpec,
@@ -90,6 +92,9 @@ class Repository:
         self.max_regex_length = settings.max_regex_length
         self.compiler = WhereCompiler(self)
         self.after_commit: list[Callable[[], Any]] = []
+        self.deferred_error: ParseError | None = None
+        self.meta: dict[str, Any] = {}  # request id, client ip, user agent (for audit)
+        self._protected: dict[str, frozenset[str]] = {}
         self._schema_changes: dict[str, ClassSchema | None] = {}
 
     # -- QueryScope -----------------------------------------------------------------------------
@@ -177,14 +182,26 @@ class Repository:
         )
         return [self.encode(schema, dict(r)) for r in (await self.conn.execute(stmt)).mappings()]
 
+    def protected_fields(self, schema: ClassSchema) -> frozenset[str]:
+        cached = self._protected.get(schema.name)
+        if cached is None:
+            cached = self._protected[schema.name] = self.policy.protected_fields(schema)
+        return cached
+
     def encode(self, schema: ClassSchema, row: dict[str, Any]) -> dict[str, Any]:
-        """A stored row in Parse's wire encoding; hidden columns never leave."""
+        """A stored row in Parse's wire encoding; hidden columns and protected fields never
+        leave (a user's own ``_User`` row is the exception: people may read their own email)."""
+        hidden = self.protected_fields(schema)
+        if hidden and schema.name == "_User" and row["objectId"] == self.auth.user_id:
+            hidden = frozenset()
         out: dict[str, Any] = {
             "objectId": row["objectId"],
             "createdAt": iso(row["createdAt"]),
             "updatedAt": iso(row["updatedAt"]),
         }
         for spec in schema.fields.values():
+            if spec.name in hidden:
+                continue
             if spec.type == "Relation":
                 out[spec.name] = {"__type": "Relation", "className": spec.target_class}
                 continue
@@ -199,20 +216,24 @@ class Repository:
     async def create(self, class_name: str, body: dict[str, Any]) -> dict[str, Any]:
         schema = await self._schema_for_write(class_name, body)
         self.policy.check(schema, "create")
-        prepared = prepare_write(schema, body, None, trusted=self.auth.is_master)
+        request = SaveRequest(self, schema, new_object_id(), None, dict(body))
+        for hook in self.store.hooks.before_save.get(schema.name, ()):
+            await hook(request)
+        prepared = self._prepare(request, None)
         now = utcnow()
-        row: dict[str, Any] = {"objectId": new_object_id(), "createdAt": now, "updatedAt": now}
+        row: dict[str, Any] = {"objectId": request.object_id, "createdAt": now, "updatedAt": now}
         for spec in schema.fields.values():
             if spec.default is not None and spec.has_column and spec.name not in prepared.values:
                 row[spec.name] = spec.default
         row.update(prepared.values)
-        if not prepared.acl_set:
+        if "_rperm" not in row:
             readers, writers = permission_lists(None)
             row.update({"_acl": None, "_rperm": readers, "_wperm": writers})
         check_required(schema, row)
         table = self.table(schema)
         await self._execute_write(table.insert().values(row))
         await self._apply_relations(schema, row["objectId"], prepared.relations)
+        await self._after_save(schema, row, None, request.context)
         return {"objectId": row["objectId"], "createdAt": iso(now), **prepared.echo}
 
     async def update(self, class_name: str, object_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -230,7 +251,10 @@ class Repository:
         if current is None:
             raise ObjectNotFound()
         existing = dict(current)
-        prepared = prepare_write(schema, body, existing, trusted=self.auth.is_master)
+        request = SaveRequest(self, schema, object_id, existing, dict(body))
+        for hook in self.store.hooks.before_save.get(schema.name, ()):
+            await hook(request)
+        prepared = self._prepare(request, existing)
         now = utcnow()
         values = {**prepared.values, "updatedAt": now}
         check_required(schema, {**existing, **values})
@@ -238,7 +262,40 @@ class Repository:
             table.update().where(table.c.objectId == object_id).values(values)
         )
         await self._apply_relations(schema, object_id, prepared.relations)
+        await self._after_save(schema, {**existing, **values}, existing, request.context)
         return {"updatedAt": iso(now), **prepared.echo}
+
+    def _prepare(self, request: SaveRequest, existing: dict[str, Any] | None) -> PreparedWrite:
+        """Client changes (validated with the caller's rights) + what hooks decided."""
+        schema = request.schema
+        prepared = prepare_write(schema, request.body, existing, trusted=self.auth.is_master)
+        if request.server_values:
+            server = prepare_write(
+                schema,
+                request.server_values,
+                {**(existing or {}), **prepared.values},
+                trusted=True,
+            )
+            prepared.values.update(server.values)
+            prepared.relations.extend(server.relations)
+            prepared.echo.update(server.echo)
+        prepared.values.update(request.hidden)
+        if request.acl_decided:
+            readers, writers = permission_lists(request.acl)
+            prepared.values.update({"_acl": request.acl, "_rperm": readers, "_wperm": writers})
+        return prepared
+
+    async def _after_save(
+        self,
+        schema: ClassSchema,
+        row: dict[str, Any],
+        original: dict[str, Any] | None,
+        context: dict[str, Any],
+    ) -> None:
+        for hook in self.store.hooks.after_save.get(schema.name, ()):
+            await hook(
+                AfterSave(self, schema, row["objectId"], original is None, row, original, context)
+            )
 
     async def delete(self, class_name: str, object_id: str) -> None:
         schema = await self.lookup_schema(class_name)
@@ -246,16 +303,38 @@ class Repository:
             raise ObjectNotFound()
         grant = self.policy.check(schema, "delete")
         table = self.table(schema)
-        result = await self.conn.execute(
-            table.delete().where(
-                table.c.objectId == object_id, self.policy.write_filter(table, grant)
-            )
+        stmt = (
+            sa.select(table)
+            .where(table.c.objectId == object_id, self.policy.write_filter(table, grant))
+            .with_for_update()
         )
-        if result.rowcount == 0:
+        current = (await self.conn.execute(stmt)).mappings().first()
+        if current is None:
             raise ObjectNotFound()
+        request = DeleteRequest(self, schema, dict(current))
+        for hook in self.store.hooks.before_delete.get(schema.name, ()):
+            await hook(request)
+        await self.conn.execute(table.delete().where(table.c.objectId == object_id))
         for rel in schema.relations:
             join = self.join_table(schema, rel.name)
             await self.conn.execute(join.delete().where(join.c.owningId == object_id))
+        for hook in self.store.hooks.after_delete.get(schema.name, ()):
+            await hook(request)
+
+    def system(self) -> Repository:
+        """The server acting on its own behalf in this same transaction (hooks, sign-up).
+
+        Explicit, like Medplum's system repository: privileged code has to ask for it by name.
+        """
+        clone = Repository(self.conn, self.store, Auth.master())
+        clone.after_commit = self.after_commit
+        clone._schema_changes = self._schema_changes
+        clone.meta = self.meta
+        return clone
+
+    def fail_after_commit(self, error: ParseError) -> None:
+        """Answer with ``error`` but keep this transaction's writes (e.g. a failed-login count)."""
+        self.deferred_error = error
 
     async def _execute_write(self, stmt: Any) -> None:
         try:

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
-from mindharbor.errors import InvalidKeyName, InvalidQuery
+from mindharbor.errors import InvalidKeyName, InvalidQuery, OperationForbidden
 from mindharbor.storage import regex
 from mindharbor.storage.codec import NO_MATCH, parse_iso, query_value, utcnow
 from mindharbor.storage.schema import FIELD_NAME_RE, ClassSchema, FieldSpec
@@ -79,6 +79,7 @@ class QueryScope(Protocol):
     def table(self, schema: ClassSchema) -> sa.Table: ...
     def join_table(self, schema: ClassSchema, field_name: str) -> sa.Table: ...
     def readable(self, schema: ClassSchema, table: sa.FromClause, op: str = "find") -> Clause: ...
+    def protected_fields(self, schema: ClassSchema) -> frozenset[str]: ...
 
 
 def _json_literal(value: Any) -> Any:
@@ -152,6 +153,9 @@ class WhereCompiler:
             if rest:
                 raise InvalidQuery(f"Dot notation is not supported on {head}.")
             return _ColumnRef(self, ctx.table.c[head], _SYSTEM_SPECS[head])
+        if head in self.scope.protected_fields(ctx.schema):
+            # Refused, not ignored: else a $regex/$gt/order probe could binary-search the value.
+            raise OperationForbidden(f"Permission denied to query on protected field {head}.")
         spec = ctx.schema.field(head)
         if spec is None:
             return _MissingRef(self)

@@ -1,0 +1,149 @@
+"""Server hooks ("cloud code" in Python): triggers per class and callable functions.
+
+The product's own rules (identity, care teams, later the clinical workflows) register here
+exactly as a deployer's module would. Triggers run inside the request's transaction, so a hook
+that raises rolls the whole write back. A ``before_save`` hook may edit the client's changes
+(``body``), add values only the server may set (``server_values``), set raw hidden columns
+(``hidden``) and decide the ACL (``acl``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mindharbor.errors import ScriptFailed
+from mindharbor.security.auth import Auth
+
+if TYPE_CHECKING:
+    from mindharbor.storage.repository import Repository
+    from mindharbor.storage.schema import ClassSchema
+
+_UNSET: Any = object()
+
+
+@dataclass
+class SaveRequest:
+    """A create or update in progress, as hooks see and shape it."""
+
+    repo: Repository
+    schema: ClassSchema
+    object_id: str
+    original: dict[str, Any] | None  # the stored row (column values) for an update
+    body: dict[str, Any]
+    server_values: dict[str, Any] = field(default_factory=dict)
+    hidden: dict[str, Any] = field(default_factory=dict)
+    acl: Any = _UNSET  # ACLJson, or None for public; unset: taken from the body
+    context: dict[str, Any] = field(default_factory=dict)  # passed on to after_save
+
+    @property
+    def auth(self) -> Auth:
+        return self.repo.auth
+
+    @property
+    def is_new(self) -> bool:
+        return self.original is None
+
+    @property
+    def acl_decided(self) -> bool:
+        return self.acl is not _UNSET
+
+    def value(self, name: str) -> Any:
+        """The field's value after this write: a change if any, else the stored value."""
+        for source in (self.server_values, self.body):
+            if name in source:
+                return source[name]
+        return (self.original or {}).get(name)
+
+
+@dataclass
+class AfterSave:
+    repo: Repository
+    schema: ClassSchema
+    object_id: str
+    is_new: bool
+    row: dict[str, Any]  # column values as written
+    original: dict[str, Any] | None
+    context: dict[str, Any]
+
+
+@dataclass
+class DeleteRequest:
+    repo: Repository
+    schema: ClassSchema
+    row: dict[str, Any]
+
+
+@dataclass
+class FunctionRequest:
+    repo: Repository
+    params: dict[str, Any]
+    meta: dict[str, Any] = field(default_factory=dict)  # request id, ip, user agent
+
+    @property
+    def auth(self) -> Auth:
+        return self.repo.auth
+
+
+SaveHook = Callable[[SaveRequest], Awaitable[None]]
+AfterSaveHook = Callable[[AfterSave], Awaitable[None]]
+DeleteHook = Callable[[DeleteRequest], Awaitable[None]]
+CloudFunction = Callable[[FunctionRequest], Awaitable[Any]]
+
+
+class Hooks:
+    """The registry; built once at start-up and shared by every request."""
+
+    def __init__(self) -> None:
+        self.before_save: dict[str, list[SaveHook]] = defaultdict(list)
+        self.after_save: dict[str, list[AfterSaveHook]] = defaultdict(list)
+        self.before_delete: dict[str, list[DeleteHook]] = defaultdict(list)
+        self.after_delete: dict[str, list[DeleteHook]] = defaultdict(list)
+        self.functions: dict[str, CloudFunction] = {}
+
+    def on_before_save(self, *classes: str) -> Callable[[SaveHook], SaveHook]:
+        def register(fn: SaveHook) -> SaveHook:
+            for name in classes:
+                self.before_save[name].append(fn)
+            return fn
+
+        return register
+
+    def on_after_save(self, *classes: str) -> Callable[[AfterSaveHook], AfterSaveHook]:
+        def register(fn: AfterSaveHook) -> AfterSaveHook:
+            for name in classes:
+                self.after_save[name].append(fn)
+            return fn
+
+        return register
+
+    def on_before_delete(self, *classes: str) -> Callable[[DeleteHook], DeleteHook]:
+        def register(fn: DeleteHook) -> DeleteHook:
+            for name in classes:
+                self.before_delete[name].append(fn)
+            return fn
+
+        return register
+
+    def on_after_delete(self, *classes: str) -> Callable[[DeleteHook], DeleteHook]:
+        def register(fn: DeleteHook) -> DeleteHook:
+            for name in classes:
+                self.after_delete[name].append(fn)
+            return fn
+
+        return register
+
+    def function(self, name: str) -> Callable[[CloudFunction], CloudFunction]:
+        def register(fn: CloudFunction) -> CloudFunction:
+            self.functions[name] = fn
+            return fn
+
+        return register
+
+    async def call_function(self, name: str, request: FunctionRequest) -> Any:
+        fn = self.functions.get(name)
+        if fn is None:
+            raise ScriptFailed(f'Invalid function: "{name}"')
+        return await fn(request)

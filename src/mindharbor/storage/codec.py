@@ -273,8 +273,6 @@ def query_value(spec: FieldSpec | None, value: Any) -> Any:
                 return _NO_MATCH
         if "$relativeTime" in value:
             raise InvalidQuery("$relativeTime is only supported with $lt/$lte/$gt/$gte on dates")
-    if spec is not None and spec.type == "Date" and isinstance(value, str):
-        return parse_iso(value)
     if isinstance(value, str) and "\x00" in value:
         raise InvalidQuery("Strings may not contain NUL characters.")
     return value

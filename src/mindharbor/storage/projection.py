@@ -123,3 +123,14 @@ def _keep(obj: dict[str, Any], tree: Tree) -> None:
         value = obj[key]
         if sub and isinstance(value, dict) and value.get("__type") == "Object":
             _keep(value, sub)
+        elif sub and isinstance(value, dict) and "__type" not in value:
+            obj[key] = _trim(value, sub)  # ``keys=meta.color`` inside an Object field
+
+
+def _trim(value: dict[str, Any], tree: Tree) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, sub in tree.items():
+        if key in value:
+            child = value[key]
+            out[key] = _trim(child, sub) if sub and isinstance(child, dict) else child
+    return out

@@ -214,9 +214,17 @@ class Repository:
 
     # -- writes ---------------------------------------------------------------------------------
     async def create(self, class_name: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.create_with_hidden(class_name, body, {})
+
+    async def create_with_hidden(
+        self, class_name: str, body: dict[str, Any], hidden: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``create`` plus raw values for hidden columns (token hashes); server code only."""
+        if hidden and not self.auth.is_system:
+            raise OperationForbidden("Hidden columns are written by the server only.")
         schema = await self._schema_for_write(class_name, body)
         self.policy.check(schema, "create")
-        request = SaveRequest(self, schema, new_object_id(), None, dict(body))
+        request = SaveRequest(self, schema, new_object_id(), None, dict(body), hidden=dict(hidden))
         for hook in self.store.hooks.before_save.get(schema.name, ()):
             await hook(request)
         prepared = self._prepare(request, None)
@@ -326,7 +334,7 @@ class Repository:
 
         Explicit, like Medplum's system repository: privileged code has to ask for it by name.
         """
-        clone = Repository(self.conn, self.store, Auth.master())
+        clone = Repository(self.conn, self.store, Auth.system())
         clone.after_commit = self.after_commit
         clone._schema_changes = self._schema_changes
         clone.meta = self.meta

@@ -33,15 +33,21 @@ _COLUMN_TYPES: dict[str, Any] = {
 
 SYSTEM_COLUMNS = ("objectId", "createdAt", "updatedAt", "_acl", "_rperm", "_wperm")
 # Columns some system classes carry besides their declared fields; never sent to clients.
-HIDDEN_COLUMNS: dict[str, tuple[str, ...]] = {
-    "_User": (
-        "_hashed_password",
-        "_failed_login_count",
-        "_lockout_until",
-        "_password_changed_at",
-        "_mfa",
-    ),
-    "_Session": ("_session_token_hash",),
+HIDDEN_COLUMNS: dict[str, dict[str, Any]] = {
+    "_User": {
+        "_hashed_password": sa.Text,
+        "_failed_login_count": sa.Integer,
+        "_lockout_until": sa.DateTime,
+        "_password_changed_at": sa.DateTime,
+        "_mfa": JSONType,
+        "_reset_token_hash": sa.Text,
+        "_reset_token_expires": sa.DateTime,
+    },
+    "_Session": {
+        "_session_token_hash": sa.Text,
+        "_last_used_at": sa.DateTime,
+        "_idle_minutes": sa.Integer,
+    },
 }
 
 
@@ -64,8 +70,8 @@ def build_table(schema: ClassSchema, metadata: sa.MetaData) -> sa.Table:
         sa.Column("_rperm", PermList, nullable=False),
         sa.Column("_wperm", PermList, nullable=False),
     ]
-    for name in HIDDEN_COLUMNS.get(schema.name, ()):
-        cols.append(sa.Column(name, JSONType if name == "_mfa" else sa.Text))
+    for name, col_type in HIDDEN_COLUMNS.get(schema.name, {}).items():
+        cols.append(sa.Column(name, col_type))
     for spec in schema.fields.values():
         if spec.has_column:
             cols.append(sa.Column(spec.name, column_type(spec)))
@@ -76,6 +82,8 @@ def build_table(schema: ClassSchema, metadata: sa.MetaData) -> sa.Table:
         elif spec.type == "Pointer":
             sa.Index(f"ix_{schema.name}_{spec.name}", table.c[spec.name])
     sa.Index(f"ix_{schema.name}_createdAt", table.c.createdAt)
+    if schema.name == "_Session":
+        sa.Index("uq__Session_token_hash", table.c._session_token_hash, unique=True)
     # A JSON array cannot be indexed usefully in SQLite; PostgreSQL gets a GIN index for `&&`.
     sa.Index(f"ix_{schema.name}__rperm", table.c._rperm, postgresql_using="gin").ddl_if(
         dialect="postgresql"

@@ -83,7 +83,14 @@ class QueryScope(Protocol):
 
 
 def _json_literal(value: Any) -> Any:
-    return sa.cast(orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode(), postgresql.JSONB)
+    """A JSONB operand (serialised once by the JSONB bind processor)."""
+    return sa.bindparam(None, value, type_=postgresql.JSONB(none_as_null=True))
+
+
+def _none_of(clause: Clause) -> Clause:
+    """NOT that treats an unknown (NULL) as "does not match", so a row missing the field
+    satisfies ``$nin``/``$nor``/``$ne`` as it does in Mongo and the live-query matcher."""
+    return sa.not_(sa.func.coalesce(clause, sa.false()))
 
 
 def _is_number(value: Any) -> bool:
@@ -128,7 +135,7 @@ class WhereCompiler:
                 return sa.or_(*parts)
             if key == "$and":
                 return sa.and_(*parts)
-            return sa.not_(sa.or_(*parts))
+            return _none_of(sa.or_(*parts))
         if key == "$relatedTo":
             return self._related_to(ctx, value)
         if key.startswith("$"):
@@ -188,7 +195,7 @@ class WhereCompiler:
                 clauses.append(ref.ne(arg))
             elif op in ("$in", "$nin"):
                 items = self._list(op, arg)
-                clauses.append(ref.in_(items) if op == "$in" else sa.not_(ref.in_(items)))
+                clauses.append(ref.in_(items) if op == "$in" else _none_of(ref.in_(items)))
             elif op == "$exists":
                 if not isinstance(arg, bool):
                     raise InvalidQuery("$exists takes a boolean.")
@@ -339,7 +346,7 @@ class _Ref:
         raise self.unsupported("Equality")
 
     def ne(self, value: Any) -> Clause:
-        return sa.not_(self.eq(value))
+        return _none_of(self.eq(value))
 
     def compare(self, op: str, value: Any) -> Clause:
         raise self.unsupported(f"Comparison {op}")

@@ -120,6 +120,8 @@ class Dispatcher:
             path = path[len(mount) :]
         if not path.startswith("/"):
             path = "/" + path
+        if path.rstrip("/") == "/batch":
+            raise InvalidQuery("A batch cannot contain another batch.")
         method = method.upper()
         params, data = (body, {}) if method in ("GET", "DELETE") else ({}, body)
         return ApiRequest(

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import importlib
+import json
 import logging
 import time
 from collections.abc import Mapping
@@ -113,7 +114,7 @@ class OidcProvider:
             logger.debug("OIDC id_token rejected: %s", reason)
         except JoseError as exc:
             logger.debug("OIDC id_token rejected by joserfc: %s", type(exc).__name__)
-        except (ValueError, TypeError) as exc:  # malformed base64/JSON inside the token
+        except (ValueError, TypeError, KeyError) as exc:  # malformed base64/JSON in the token
             logger.debug("OIDC id_token malformed: %s", type(exc).__name__)
         raise _invalid()
 
@@ -131,7 +132,7 @@ class OidcProvider:
         decoded = jwt.decode(token, keys, algorithms=list(ALLOWED_ALGORITHMS))
         claims = decoded.claims
         self._registry().validate(claims)
-        _check_binding(claims, auth_data)
+        _check_binding(claims, auth_data, self.audience)
         return _identity(self.name, claims)
 
     def _registry(self) -> jwt.JWTClaimsRegistry:
@@ -155,37 +156,34 @@ class OidcProvider:
     async def _cached_keys(self) -> KeySet:
         async with self._lock:
             fresh = time.monotonic() - self._fetched_at < self.jwks_cache_seconds
-            if self._keys is None or not fresh:
-                await self._fetch()
-            assert self._keys is not None
-            return self._keys
+            if self._keys is not None and fresh:
+                return self._keys
+            return await self._fetch()
 
     async def _refresh_for_unknown_kid(self, seen: KeySet) -> KeySet:
         async with self._lock:
-            assert self._keys is not None
-            if self._keys is not seen:  # another request refreshed meanwhile
-                return self._keys
+            if self._keys is not None and self._keys is not seen:
+                return self._keys  # another request refreshed meanwhile
             now = time.monotonic()
-            recent = (
+            if (
                 self._forced_at is not None
                 and now - self._forced_at < FORCED_REFRESH_COOLDOWN_SECONDS
-            )
-            if recent:
+            ):
                 raise _Rejected("unknown kid; JWKS refetch throttled")
             self._forced_at = now
-            await self._fetch()
-            return self._keys
+            return await self._fetch()
 
-    async def _fetch(self) -> None:
+    async def _fetch(self) -> KeySet:
         """Download and import the JWKS; any failure leaves no keys (fail closed)."""
         self._keys = None
         try:
             document = await self._download()
             signing = [k for k in document["keys"] if k.get("use", "sig") == "sig"]
-            self._keys = KeySet.import_key_set({"keys": signing})
+            keys = KeySet.import_key_set({"keys": signing})
         except (httpx.HTTPError, JoseError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise _Rejected(f"JWKS unavailable or invalid ({type(exc).__name__})") from exc
-        self._fetched_at = time.monotonic()
+        self._keys, self._fetched_at = keys, time.monotonic()
+        return keys
 
     async def _download(self) -> dict[str, Any]:
         if self._http is None:
@@ -197,7 +195,7 @@ class OidcProvider:
                 body += chunk
                 if len(body) > MAX_JWKS_BYTES:
                     raise ValueError("JWKS document too large")
-        document = httpx.Response(200, content=bytes(body)).json()
+        document = json.loads(bytes(body))
         if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
             raise ValueError("JWKS document has no key list")
         return document
@@ -218,11 +216,10 @@ def _has_kid(keys: KeySet, kid: str) -> bool:
     return any(key.kid == kid for key in keys)
 
 
-def _check_binding(claims: Mapping[str, Any], auth_data: Mapping[str, Any]) -> None:
-    """The client's ``nonce`` and ``id`` (when sent) must be the token's."""
-    azp = claims.get("azp")
-    if azp is not None and azp != claims.get("aud") and not _audience_includes(claims, azp):
-        raise _Rejected("azp does not name an audience")
+def _check_binding(claims: Mapping[str, Any], auth_data: Mapping[str, Any], audience: str) -> None:
+    """The token was issued to us (``azp``), and the client's ``nonce``/``id`` are the token's."""
+    if "azp" in claims and claims["azp"] != audience:  # OIDC Core 3.1.3.7 step 5
+        raise _Rejected("azp is not our client")
     if "nonce" in auth_data and auth_data["nonce"] is not None:
         expected, actual = auth_data["nonce"], claims.get("nonce")
         if not (isinstance(expected, str) and isinstance(actual, str)):
@@ -231,11 +228,6 @@ def _check_binding(claims: Mapping[str, Any], auth_data: Mapping[str, Any]) -> N
             raise _Rejected("nonce mismatch")
     if "id" in auth_data and auth_data["id"] is not None and auth_data["id"] != claims["sub"]:
         raise _Rejected("id does not match sub")
-
-
-def _audience_includes(claims: Mapping[str, Any], value: object) -> bool:
-    aud = claims.get("aud")
-    return isinstance(aud, list) and value in aud
 
 
 def _identity(provider: str, claims: Mapping[str, Any]) -> ExternalIdentity:

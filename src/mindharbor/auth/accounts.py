@@ -1,0 +1,576 @@
+"""Account flows: sign-up, log-in, log-out, password reset, invitations, SSO and MFA.
+
+Every flow runs inside the request's unit of work and writes its audit entry there. Log-in
+answers the same "Invalid username/password." for an unknown name, a wrong password and a locked
+account, and spends the same hashing time on each, so responses never reveal whether an account
+exists. A failed attempt still commits its counter and audit entry (``fail_after_commit``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from mindharbor.auth import mfa, sessions
+from mindharbor.auth.mailer import Mail
+from mindharbor.auth.passwords import check_policy, hash_password, verify_password
+from mindharbor.auth.roles import BUILTIN_ROLES, roles_of, set_membership
+from mindharbor.domain import audit
+from mindharbor.domain.identity import normalize_email
+from mindharbor.errors import (
+    EmailMissing,
+    InvalidSessionToken,
+    ObjectNotFound,
+    OperationForbidden,
+    OtherCause,
+    PasswordMissing,
+    RequestLimitExceeded,
+    ScriptFailed,
+    UnsupportedService,
+    UsernameMissing,
+    ValidationFailed,
+)
+from mindharbor.hooks import FunctionRequest, Hooks
+from mindharbor.security.auth import Auth
+from mindharbor.storage.codec import iso, utcnow
+from mindharbor.storage.repository import FindQuery, Repository
+from mindharbor.storage.system_tables import invitation_table
+
+log = logging.getLogger(__name__)
+INVALID_LOGIN = "Invalid username/password."
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _required_mfa_roles(repo: Repository) -> frozenset[str]:
+    raw = repo.store.settings.mfa_required_roles
+    return frozenset(r.strip() for r in raw.split(",") if r.strip())
+
+
+async def user_json(repo: Repository, user_id: str) -> dict[str, Any]:
+    """The account as its owner sees it (own email included, secrets never)."""
+    as_owner = Repository(repo.conn, repo.store, Auth.user(user_id))
+    return await as_owner.get("_User", user_id)
+
+
+async def _session_reply(
+    repo: Repository,
+    user_id: str,
+    *,
+    action: str,
+    provider: str,
+    installation_id: str | None,
+) -> dict[str, Any]:
+    roles = await roles_of(repo.system(), user_id)
+    row = await repo.system().raw_row("_User", "objectId", user_id)
+    enrolled = bool(((row or {}).get("_mfa") or {}).get("enabled"))
+    restricted = bool(roles & _required_mfa_roles(repo)) and not enrolled
+    token, _ = await sessions.create_session(
+        repo,
+        user_id,
+        action=action,
+        provider=provider,
+        installation_id=installation_id,
+        restricted=restricted,
+    )
+    reply = {**await user_json(repo, user_id), "sessionToken": token}
+    if restricted:
+        reply["mfaEnrollmentRequired"] = True
+    return reply
+
+
+# -- sign-up -----------------------------------------------------------------------------------
+async def sign_up(
+    repo: Repository, body: dict[str, Any], installation_id: str | None
+) -> tuple[int, dict[str, Any]]:
+    body = dict(body)
+    if "authData" in body:
+        return await sso_login(repo, body["authData"], installation_id)
+    settings, auth = repo.store.settings, repo.auth
+    is_admin = auth.is_master or "admin" in auth.roles
+    role = body.pop("role", None)
+    invitation = body.pop("invitationToken", None)
+    invited: dict[str, Any] | None = None
+    if invitation is not None:
+        invited = await _claim_invitation(repo, invitation, body.get("email"))
+        role = invited["role"]
+    elif role not in (None, "patient") and not is_admin:
+        raise OperationForbidden("Staff accounts are created by an admin or an invitation.")
+    elif role is None:
+        role = "patient"
+        if not settings.allow_patient_signup and not is_admin:
+            raise OperationForbidden("Self sign-up is disabled on this server.")
+    if role not in BUILTIN_ROLES:
+        raise ValidationFailed(f"Unknown role: {role}")
+    created = await repo.create("_User", body)
+    user_id = str(created["objectId"])
+    await set_membership(repo, str(role), user_id, member=True)
+    if invited is not None:
+        await repo.conn.execute(
+            invitation_table.update()
+            .where(invitation_table.c.tokenHash == invited["tokenHash"])
+            .values(usedAt=utcnow(), usedBy=user_id)
+        )
+    await audit.record(
+        repo,
+        "user.signup",
+        entity_type="_User",
+        entity_id=user_id,
+        summary=f"Account created with role {role}",
+        actor=auth.user_id or user_id,
+        metadata={"role": role, "invited": invited is not None},
+    )
+    reply: dict[str, Any] = {"objectId": user_id, "createdAt": created["createdAt"]}
+    if auth.user_id is None and not auth.is_master:  # self sign-up logs the new user in
+        session = await _session_reply(
+            repo, user_id, action="signup", provider="password", installation_id=installation_id
+        )
+        reply["sessionToken"] = session["sessionToken"]
+        if session.get("mfaEnrollmentRequired"):
+            reply["mfaEnrollmentRequired"] = True
+    return 201, reply
+
+
+async def _claim_invitation(repo: Repository, token: Any, email: Any) -> dict[str, Any]:
+    if not isinstance(token, str) or len(token) > 200:
+        raise ValidationFailed("Invalid invitation.")
+    row = (
+        (
+            await repo.conn.execute(
+                sa.select(invitation_table)
+                .where(invitation_table.c.tokenHash == _sha256(token))
+                .with_for_update()
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None or row["usedAt"] is not None or row["expiresAt"] <= utcnow():
+        raise ValidationFailed("This invitation is invalid, used or expired.")
+    if row["email"] and (not isinstance(email, str) or email.strip().lower() != row["email"]):
+        raise ValidationFailed("This invitation was issued for another email address.")
+    return dict(row)
+
+
+# -- log-in / log-out --------------------------------------------------------------------------
+async def log_in(
+    repo: Repository, params: dict[str, Any], *, client_ip: str | None, installation_id: str | None
+) -> dict[str, Any]:
+    settings, services = repo.store.settings, repo.store.services
+    if services is not None and not await services.limiter.hit(
+        f"login:{client_ip or 'unknown'}", settings.login_rate_per_ip, 60
+    ):
+        raise RequestLimitExceeded("Too many login attempts; try again in a minute.")
+    username, email, password = params.get("username"), params.get("email"), params.get("password")
+    if not isinstance(username, str) and not isinstance(email, str):
+        raise UsernameMissing("username/email is required.")
+    if not isinstance(password, str) or not password:
+        raise PasswordMissing("password is required.")
+    system = repo.system()
+    if isinstance(username, str):
+        row = await system.raw_row("_User", "username", username, lock=True)
+    else:
+        row = await system.raw_row("_User", "email", str(email).strip().lower(), lock=True)
+    if row is None:
+        verify_password(None, password)  # same cost as a real check
+        await audit.record(
+            repo,
+            "login.failure",
+            entity_type="_User",
+            entity_id="unknown",
+            summary="Login failed: unknown account",
+        )
+        repo.fail_after_commit(ObjectNotFound(INVALID_LOGIN))
+        return {}
+    user_id, now = str(row["objectId"]), utcnow()
+    if row["_lockout_until"] is not None and row["_lockout_until"] > now:
+        verify_password(row["_hashed_password"], password)
+        await audit.record(
+            repo,
+            "login.locked",
+            entity_type="_User",
+            entity_id=user_id,
+            actor=user_id,
+            summary="Login refused: account locked",
+        )
+        repo.fail_after_commit(ObjectNotFound(INVALID_LOGIN))
+        return {}
+    ok, upgraded = verify_password(row["_hashed_password"], password)
+    if ok:
+        ok = await _second_factor(repo, row, params)
+    if not ok:
+        await _count_failure(repo, row, now)
+        repo.fail_after_commit(ObjectNotFound(INVALID_LOGIN))
+        return {}
+    hidden: dict[str, Any] = {"_failed_login_count": 0, "_lockout_until": None}
+    if upgraded:
+        hidden["_hashed_password"] = upgraded
+    await system.write_hidden("_User", user_id, hidden)
+    await audit.record(
+        repo,
+        "login.success",
+        entity_type="_User",
+        entity_id=user_id,
+        actor=user_id,
+        summary="Logged in",
+    )
+    return await _session_reply(
+        repo, user_id, action="login", provider="password", installation_id=installation_id
+    )
+
+
+async def _second_factor(repo: Repository, row: dict[str, Any], params: dict[str, Any]) -> bool:
+    state = row.get("_mfa") or {}
+    if not state.get("enabled"):
+        return True
+    auth_data = params.get("authData")
+    token = (
+        ((auth_data or {}).get("mfa") or {}).get("token") if isinstance(auth_data, dict) else None
+    )
+    if not isinstance(token, str) or not token:
+        raise OtherCause("Missing additional authData mfa")
+    step = mfa.verify_totp(state["secret"], token, last_used_step=state.get("last_step"))
+    if step is not None:
+        await repo.system().write_hidden(
+            "_User", row["objectId"], {"_mfa": {**state, "last_step": step}}
+        )
+        return True
+    remaining = mfa.use_recovery_code(token, list(state.get("recovery") or []))
+    if remaining is not None:
+        await repo.system().write_hidden(
+            "_User", row["objectId"], {"_mfa": {**state, "recovery": remaining}}
+        )
+        await audit.record(
+            repo,
+            "mfa.recovery_code_used",
+            entity_type="_User",
+            entity_id=row["objectId"],
+            actor=row["objectId"],
+            summary="Logged in with a recovery code",
+        )
+        return True
+    return False
+
+
+async def _count_failure(repo: Repository, row: dict[str, Any], now: Any) -> None:
+    settings = repo.store.settings
+    user_id = str(row["objectId"])
+    failures = int(row["_failed_login_count"] or 0) + 1
+    hidden: dict[str, Any] = {"_failed_login_count": failures}
+    if failures >= settings.lockout_threshold:
+        hidden = {
+            "_failed_login_count": 0,
+            "_lockout_until": now + timedelta(minutes=settings.lockout_minutes),
+        }
+        await audit.record(
+            repo,
+            "account.locked",
+            entity_type="_User",
+            entity_id=user_id,
+            actor=user_id,
+            summary=f"Locked after {failures} failed logins",
+            metadata={"minutes": settings.lockout_minutes},
+        )
+    await repo.system().write_hidden("_User", user_id, hidden)
+    await audit.record(
+        repo,
+        "login.failure",
+        entity_type="_User",
+        entity_id=user_id,
+        actor=user_id,
+        summary="Login failed",
+    )
+
+
+async def me(repo: Repository, token: str | None) -> dict[str, Any]:
+    if repo.auth.user_id is None or token is None:
+        raise InvalidSessionToken()
+    return {**await user_json(repo, repo.auth.user_id), "sessionToken": token}
+
+
+async def log_out(repo: Repository) -> dict[str, Any]:
+    auth = repo.auth
+    if auth.session_id is None:
+        raise InvalidSessionToken()
+    await sessions.revoke_session(repo, auth.session_id)
+    await audit.record(
+        repo, "logout", entity_type="_Session", entity_id=auth.session_id, summary="Logged out"
+    )
+    return {}
+
+
+async def verify_credentials(repo: Repository, params: dict[str, Any]) -> dict[str, Any]:
+    """``/verifyPassword``: the user without a session, or the same error as a failed login."""
+    username, email, password = params.get("username"), params.get("email"), params.get("password")
+    if not isinstance(password, str):
+        raise PasswordMissing("password is required.")
+    column, value = ("username", username) if isinstance(username, str) else ("email", email)
+    if not isinstance(value, str):
+        raise UsernameMissing("username/email is required.")
+    row = await repo.system().raw_row("_User", column, value)
+    ok, _ = verify_password(row["_hashed_password"] if row else None, password)
+    if row is None or not ok:
+        raise ObjectNotFound(INVALID_LOGIN)
+    return await user_json(repo, str(row["objectId"]))
+
+
+# -- password reset ----------------------------------------------------------------------------
+async def request_password_reset(repo: Repository, email: Any, base_url: str) -> dict[str, Any]:
+    if not isinstance(email, str) or not email:
+        raise EmailMissing()
+    row = await repo.system().raw_row("_User", "email", email.strip().lower(), lock=True)
+    if row is None:
+        return {}  # same answer whether or not the address has an account
+    settings = repo.store.settings
+    token = secrets.token_urlsafe(32)
+    await repo.system().write_hidden(
+        "_User",
+        row["objectId"],
+        {
+            "_reset_token_hash": _sha256(token),
+            "_reset_token_expires": utcnow() + timedelta(minutes=settings.password_reset_minutes),
+        },
+    )
+    await audit.record(
+        repo,
+        "user.password_reset_request",
+        entity_type="_User",
+        entity_id=row["objectId"],
+        summary="Password reset requested",
+    )
+    link = f"{base_url}/apps/{settings.app_id}/choose_password?token={token}"
+    mail = Mail(
+        to=str(row["email"]),
+        subject="Reset your MindHarbor password",
+        body=f"Follow this link within {settings.password_reset_minutes} minutes to "
+        f"choose a new password:\n\n{link}\n\nIf you did not ask, ignore this mail.",
+    )
+    services = repo.store.services
+
+    async def send() -> None:
+        if services is None:
+            return
+        try:
+            await services.mailer.send(mail)
+        except Exception:
+            log.exception("password reset mail could not be sent")
+
+    repo.after_commit.append(send)  # never mail a token whose transaction rolled back
+    return {}
+
+
+async def reset_password(repo: Repository, token: Any, password: Any) -> dict[str, Any]:
+    invalid = ValidationFailed("This password reset link is invalid or has expired.")
+    if not isinstance(token, str) or not token or len(token) > 200:
+        raise invalid
+    system = repo.system()
+    row = await system.raw_row("_User", "_reset_token_hash", _sha256(token), lock=True)
+    if (
+        row is None
+        or row["_reset_token_expires"] is None
+        or row["_reset_token_expires"] <= utcnow()
+    ):
+        raise invalid
+    check_policy(password, repo.store.settings, row.get("username"))
+    user_id = str(row["objectId"])
+    await system.write_hidden(
+        "_User",
+        user_id,
+        {
+            "_hashed_password": hash_password(str(password)),
+            "_password_changed_at": utcnow(),
+            "_reset_token_hash": None,
+            "_reset_token_expires": None,
+            "_failed_login_count": 0,
+            "_lockout_until": None,
+        },
+    )
+    await sessions.revoke_user_sessions(repo, user_id)
+    await audit.record(
+        repo,
+        "user.password_reset",
+        entity_type="_User",
+        entity_id=user_id,
+        actor=user_id,
+        summary="Password reset with an emailed link",
+    )
+    return {}
+
+
+# -- single sign-on ----------------------------------------------------------------------------
+async def sso_login(
+    repo: Repository, auth_data: Any, installation_id: str | None
+) -> tuple[int, dict[str, Any]]:
+    if not isinstance(auth_data, dict) or len(auth_data) != 1:
+        raise UnsupportedService("authData must name exactly one provider.")
+    ((name, data),) = auth_data.items()
+    services = repo.store.services
+    provider = services.providers.get(name) if services is not None else None
+    if provider is None:
+        raise UnsupportedService(f"This authentication method is unsupported: {name}")
+    identity = await provider.validate(data if isinstance(data, dict) else {})
+    system = repo.system()
+    found = await system.find(
+        "_User", FindQuery(where={f"authData.{name}.id": identity.subject}, limit=1)
+    )
+    user_id = found.results[0]["objectId"] if found.results else None
+    status = 200
+    settings = repo.store.settings
+    if (
+        user_id is None
+        and settings.oidc_link_verified_email
+        and identity.email_verified
+        and identity.email
+    ):
+        linked = await system.find(
+            "_User", FindQuery(where={"email": identity.email.lower()}, limit=1)
+        )
+        if linked.results:
+            user_id = linked.results[0]["objectId"]
+            existing = linked.results[0].get("authData") or {}
+            await system.update(
+                "_User", user_id, {"authData": {**existing, name: {"id": identity.subject}}}
+            )
+    if user_id is None:
+        if not settings.allow_patient_signup:
+            raise OperationForbidden("Self sign-up is disabled on this server.")
+        body: dict[str, Any] = {
+            "username": f"{name}_{secrets.token_hex(6)}",
+            "authData": {name: {"id": identity.subject}},
+        }
+        if identity.email and identity.email_verified:
+            body["email"] = identity.email.lower()
+            body["emailVerified"] = True
+        created = await system.create("_User", body)
+        user_id = str(created["objectId"])
+        await set_membership(repo, "patient", user_id, member=True)
+        status = 201
+    await audit.record(
+        repo,
+        "login.success",
+        entity_type="_User",
+        entity_id=user_id,
+        actor=user_id,
+        summary=f"Logged in with {name}",
+    )
+    return status, await _session_reply(
+        repo, user_id, action="login", provider=name, installation_id=installation_id
+    )
+
+
+# -- functions: invitations, password reset, MFA -----------------------------------------------
+def register(hooks: Hooks) -> None:
+    @hooks.function("createInvitation")
+    async def create_invitation(request: FunctionRequest) -> dict[str, Any]:
+        auth, repo = request.auth, request.repo
+        if not (auth.is_master or "admin" in auth.roles):
+            raise OperationForbidden("Only an admin can invite staff.")
+        role = request.params.get("role")
+        if role not in BUILTIN_ROLES:
+            raise ScriptFailed("role must be one of " + ", ".join(BUILTIN_ROLES))
+        email = request.params.get("email")
+        email = normalize_email(email) if email is not None else None
+        token = secrets.token_urlsafe(32)
+        expires = utcnow() + timedelta(hours=repo.store.settings.invitation_hours)
+        await repo.conn.execute(
+            invitation_table.insert().values(
+                tokenHash=_sha256(token),
+                role=role,
+                email=email,
+                createdBy=auth.user_id,
+                expiresAt=expires,
+            )
+        )
+        await audit.record(
+            repo,
+            "invitation.create",
+            entity_type="_Invitation",
+            entity_id=_sha256(token)[:16],
+            summary=f"Invitation for role {role}",
+            metadata={"role": role},
+        )
+        return {"invitationToken": token, "role": role, "expiresAt": iso(expires)}
+
+    @hooks.function("resetPassword")
+    async def reset(request: FunctionRequest) -> dict[str, Any]:
+        return await reset_password(
+            request.repo, request.params.get("token"), request.params.get("password")
+        )
+
+    @hooks.function("enrollMfa")
+    async def enroll(request: FunctionRequest) -> dict[str, Any]:
+        user_id = _require_user(request)
+        system = request.repo.system()
+        row = await system.raw_row("_User", "objectId", user_id, lock=True)
+        state = dict((row or {}).get("_mfa") or {})
+        if state.get("enabled"):
+            raise ScriptFailed("Multi-factor authentication is already enabled.")
+        enrollment = mfa.new_enrollment(
+            str((row or {}).get("username")), request.repo.store.settings.mfa_issuer
+        )
+        await system.write_hidden("_User", user_id, {"_mfa": {"pending": enrollment.secret}})
+        return {"secret": enrollment.secret, "uri": enrollment.uri}
+
+    @hooks.function("confirmMfa")
+    async def confirm(request: FunctionRequest) -> dict[str, Any]:
+        user_id = _require_user(request)
+        repo, system = request.repo, request.repo.system()
+        row = await system.raw_row("_User", "objectId", user_id, lock=True)
+        state = dict((row or {}).get("_mfa") or {})
+        pending, code = state.get("pending"), request.params.get("code")
+        step = mfa.verify_totp(pending, str(code), last_used_step=None) if pending else None
+        if step is None:
+            raise ScriptFailed("Invalid code.")
+        codes, hashes = mfa.new_recovery_codes()
+        await system.write_hidden(
+            "_User",
+            user_id,
+            {"_mfa": {"enabled": True, "secret": pending, "last_step": step, "recovery": hashes}},
+        )
+        if repo.auth.session_id:
+            await system.update("_Session", repo.auth.session_id, {"restricted": False})
+        await audit.record(
+            repo,
+            "mfa.enable",
+            entity_type="_User",
+            entity_id=user_id,
+            summary="Multi-factor authentication enabled",
+        )
+        return {"recoveryCodes": codes}
+
+    @hooks.function("disableMfa")
+    async def disable(request: FunctionRequest) -> dict[str, Any]:
+        user_id = _require_user(request)
+        repo, system = request.repo, request.repo.system()
+        if request.auth.roles & _required_mfa_roles(repo):
+            raise OperationForbidden("Multi-factor authentication is required for your role.")
+        row = await system.raw_row("_User", "objectId", user_id, lock=True)
+        state = dict((row or {}).get("_mfa") or {})
+        code = str(request.params.get("code"))
+        if (
+            not state.get("enabled")
+            or mfa.verify_totp(state["secret"], code, last_used_step=state.get("last_step")) is None
+        ):
+            raise ScriptFailed("Invalid code.")
+        await system.write_hidden("_User", user_id, {"_mfa": None})
+        await audit.record(
+            repo,
+            "mfa.disable",
+            entity_type="_User",
+            entity_id=user_id,
+            summary="Multi-factor authentication disabled",
+        )
+        return {}
+
+
+def _require_user(request: FunctionRequest) -> str:
+    if request.auth.user_id is None:
+        raise InvalidSessionToken("Session token required.")
+    return request.auth.user_id

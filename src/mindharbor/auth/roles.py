@@ -1,0 +1,95 @@
+"""Role membership: the identities a user's requests carry.
+
+A user holds a role when it is in the role's ``users`` relation, or holds a role listed in its
+``roles`` relation (Parse: ``roles`` names the roles that inherit this role's rights). Resolution
+is done per request from the database, so a change (a provider leaving a care team) takes effect
+on the very next request in every worker; nothing has to be invalidated.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+from mindharbor.errors import InvalidRoleName, ObjectNotFound
+from mindharbor.security.acl import validate_acl
+from mindharbor.storage.repository import FindQuery, Repository
+
+BUILTIN_ROLES = ("patient", "provider", "admin", "compliance")
+STAFF_ROLES = frozenset({"provider", "admin", "compliance"})
+ROLE_NAME_RE = re.compile(r"^[A-Za-z0-9_ -]{1,128}$")
+MAX_ROLE_DEPTH = 16
+
+
+def care_team_role(patient_profile_id: str) -> str:
+    return f"careTeam_{patient_profile_id}"
+
+
+def validate_role_name(name: object) -> str:
+    if not isinstance(name, str) or not ROLE_NAME_RE.match(name):
+        raise InvalidRoleName(
+            "A role's name can be only contain alphanumeric characters, _, -, and spaces."
+        )
+    return name
+
+
+async def roles_of(repo: Repository, user_id: str) -> frozenset[str]:
+    """Names of every role the user holds, directly or through inheritance."""
+    schema = repo.schema_or_none("_Role")
+    if schema is None:
+        return frozenset()
+    roles = repo.table(schema)
+    users = repo.join_table(schema, "users")
+    inherits = repo.join_table(schema, "roles")
+    held = set(
+        (
+            await repo.conn.execute(sa.select(users.c.owningId).where(users.c.relatedId == user_id))
+        ).scalars()
+    )
+    frontier = set(held)
+    for _ in range(MAX_ROLE_DEPTH):
+        if not frontier:
+            break
+        parents = set(
+            (
+                await repo.conn.execute(
+                    sa.select(inherits.c.owningId).where(inherits.c.relatedId.in_(frontier))
+                )
+            ).scalars()
+        )
+        frontier = parents - held
+        held |= frontier
+    if not held:
+        return frozenset()
+    names = (
+        await repo.conn.execute(sa.select(roles.c.name).where(roles.c.objectId.in_(held)))
+    ).scalars()
+    return frozenset(n for n in names if n)
+
+
+async def role_id(repo: Repository, name: str) -> str | None:
+    found = await repo.system().find("_Role", FindQuery(where={"name": name}, limit=1))
+    return found.results[0]["objectId"] if found.results else None
+
+
+async def ensure_role(repo: Repository, name: str, acl: dict[str, dict[str, bool]]) -> str:
+    existing = await role_id(repo, name)
+    if existing is not None:
+        return existing
+    created = await repo.system().create("_Role", {"name": name, "ACL": validate_acl(acl)})
+    return str(created["objectId"])
+
+
+async def set_membership(repo: Repository, role_name: str, user_id: str, *, member: bool) -> None:
+    role = await role_id(repo, role_name)
+    if role is None:
+        raise ObjectNotFound(f"Role {role_name} does not exist.")
+    op = "AddRelation" if member else "RemoveRelation"
+    pointer = {"__type": "Pointer", "className": "_User", "objectId": user_id}
+    await repo.system().update("_Role", role, {"users": {"__op": op, "objects": [pointer]}})
+
+
+async def ensure_builtin_roles(repo: Repository) -> None:
+    for name in BUILTIN_ROLES:
+        await ensure_role(repo, name, {"role:admin": {"read": True, "write": True}})

@@ -1,0 +1,140 @@
+"""Sessions: Parse ``r:`` tokens, stored only as SHA-256 hashes, with absolute and idle expiry.
+
+A stolen database therefore yields no usable token (tokens carry 192 random bits, so a fast hash
+suffices). Idle expiry is HIPAA's automatic log-off: staff sessions lapse after 15 idle minutes
+and patients' after 30 by default (NIST SP 800-63B AAL2), and every session after 12 hours. The
+last-use time is written at most once a minute, so a busy client does not turn reads into writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from mindharbor.auth.roles import STAFF_ROLES, roles_of
+from mindharbor.errors import InvalidSessionToken
+from mindharbor.security.auth import Auth
+from mindharbor.settings import Settings
+from mindharbor.storage.codec import iso, utcnow
+from mindharbor.storage.repository import Repository
+
+TOUCH_EVERY = timedelta(seconds=60)
+
+
+def new_token() -> str:
+    return "r:" + secrets.token_hex(24)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def idle_minutes(settings: Settings, roles: frozenset[str]) -> int:
+    if roles & STAFF_ROLES:
+        return settings.session_idle_minutes_staff
+    return settings.session_idle_minutes_patient
+
+
+async def create_session(
+    repo: Repository,
+    user_id: str,
+    *,
+    action: str,
+    provider: str,
+    installation_id: str | None,
+    restricted: bool = False,
+) -> tuple[str, dict[str, Any]]:
+    """A new session for ``user_id``; returns (token, the session as the client sees it)."""
+    settings = repo.store.settings
+    roles = await roles_of(repo, user_id)
+    token = new_token()
+    now = utcnow()
+    expires = now + timedelta(minutes=settings.session_absolute_minutes)
+    system = repo.system()
+    created = await system.create_with_hidden(
+        "_Session",
+        {
+            "user": {"__type": "Pointer", "className": "_User", "objectId": user_id},
+            "installationId": installation_id,
+            "expiresAt": {"__type": "Date", "iso": iso(expires)},
+            "createdWith": {"action": action, "authProvider": provider},
+            "restricted": restricted,
+            "ACL": {user_id: {"read": True, "write": True}},
+        },
+        {
+            "_session_token_hash": token_hash(token),
+            "_last_used_at": now,
+            "_idle_minutes": idle_minutes(settings, roles),
+        },
+    )
+    return token, {"objectId": created["objectId"], "expiresAt": expires}
+
+
+async def resolve(repo: Repository, token: str) -> Auth:
+    """The ``Auth`` for a presented token, or 209 for an unknown, expired or idle one."""
+    schema = repo.schema_or_none("_Session")
+    if schema is None or not isinstance(token, str) or len(token) > 200:
+        raise InvalidSessionToken()
+    table = repo.table(schema)
+    row = (
+        (
+            await repo.conn.execute(
+                sa.select(
+                    table.c.objectId,
+                    table.c.user,
+                    table.c.expiresAt,
+                    table.c.restricted,
+                    table.c._last_used_at,
+                    table.c._idle_minutes,
+                    table.c.installationId,
+                ).where(table.c._session_token_hash == token_hash(token))
+            )
+        )
+        .mappings()
+        .first()
+    )
+    now = utcnow()
+    if row is None or row["user"] is None or _expired(row, now):
+        raise InvalidSessionToken()
+    if now - row["_last_used_at"] > TOUCH_EVERY:
+        await repo.conn.execute(
+            table.update().where(table.c.objectId == row["objectId"]).values(_last_used_at=now)
+        )
+    roles = await roles_of(repo, row["user"])
+    return Auth(
+        user_id=row["user"],
+        roles=roles,
+        session_id=row["objectId"],
+        installation_id=row["installationId"],
+        restricted=bool(row["restricted"]),
+    )
+
+
+def _expired(row: Any, now: datetime) -> bool:
+    if row["expiresAt"] is None or row["expiresAt"] <= now:
+        return True
+    idle = timedelta(minutes=row["_idle_minutes"] or 15)
+    return bool(row["_last_used_at"] is None or now - row["_last_used_at"] > idle)
+
+
+async def revoke_user_sessions(repo: Repository, user_id: str, *, keep: str | None = None) -> int:
+    schema = repo.schema_or_none("_Session")
+    if schema is None:
+        return 0
+    table = repo.table(schema)
+    cond = table.c.user == user_id
+    if keep:
+        cond = sa.and_(cond, table.c.objectId != keep)
+    result = await repo.conn.execute(table.delete().where(cond))
+    return int(result.rowcount or 0)
+
+
+async def revoke_session(repo: Repository, session_id: str) -> None:
+    schema = repo.schema_or_none("_Session")
+    if schema is not None:
+        table = repo.table(schema)
+        await repo.conn.execute(table.delete().where(table.c.objectId == session_id))

@@ -18,9 +18,14 @@ from starlette.routing import Route
 
 from mindharbor import __version__
 from mindharbor.api.rest.reply import Reply
-from mindharbor.api.rest.request import SessionResolver, build_request, reject_sessions
+from mindharbor.api.rest.request import ApiRequest, build_request
 from mindharbor.api.rest.router import Dispatcher
+from mindharbor.auth import sessions
+from mindharbor.auth.roles import ensure_builtin_roles
+from mindharbor.domain.registry import build_hooks
 from mindharbor.errors import ParseError, Unauthorized, error_body
+from mindharbor.security.auth import Auth
+from mindharbor.services import Services
 from mindharbor.settings import Settings
 from mindharbor.storage.db import Store
 
@@ -39,12 +44,16 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 class MindHarbor:
     """Holds the long-lived parts of a server (store, dispatcher) for the endpoints."""
 
-    def __init__(self, settings: Settings, session_resolver: SessionResolver | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = Store(settings)
+        self.services = Services.from_settings(settings)
+        self.store = Store(settings, build_hooks(settings), self.services)
         self.dispatcher = Dispatcher(self.store)
-        self.resolve_session = session_resolver or reject_sessions
         self.ready = False
+
+    async def resolve_session(self, token: str, api: ApiRequest) -> Auth:
+        async with self.store.unit_of_work(Auth.system()) as repo:
+            return await sessions.resolve(repo, token)
 
     async def health(self, request: Request) -> Response:
         if not self.ready:
@@ -87,7 +96,9 @@ class MindHarbor:
     async def _handle(self, request: Request, path: str, call: Any) -> Response:
         request_id = uuid.uuid4().hex
         try:
-            api = await build_request(request, path, self.settings, self.resolve_session)
+            api = await build_request(
+                request, path, self.settings, self.resolve_session, request_id
+            )
             reply = await call(api)
             return json_response(reply.body, reply.status, reply.headers)
         except ParseError as exc:
@@ -102,22 +113,45 @@ class MindHarbor:
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         await self.store.migrate()
+        async with self.store.unit_of_work(Auth.system()) as repo:
+            await ensure_builtin_roles(repo)
         self.ready = True
         try:
             yield
         finally:
             self.ready = False
+            await self.services.aclose()
             await self.store.close()
 
+    async def choose_password(self, request: Request) -> Response:
+        """The page a password-reset mail links to; it calls the ``resetPassword`` function."""
+        if request.path_params["app_id"] != self.settings.app_id:
+            return Response("Not found", status_code=404)
+        page = _RESET_PAGE.replace("__MOUNT__", self.settings.mount_path).replace(
+            "__APP__", orjson.dumps(self.settings.app_id).decode()
+        )
+        return Response(
+            page,
+            media_type="text/html; charset=utf-8",
+            headers={
+                "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'",
+                "Referrer-Policy": "no-referrer",
+                "Cache-Control": "no-store",
+            },
+        )
 
-def create_app(settings: Settings, session_resolver: SessionResolver | None = None) -> Starlette:
-    server = MindHarbor(settings, session_resolver)
+
+def create_app(settings: Settings) -> Starlette:
+    server = MindHarbor(settings)
     mount = settings.mount_path.rstrip("/")
     methods = ["GET", "POST", "PUT", "DELETE"]
     app = Starlette(
         routes=[
             Route(f"{mount}/health", server.health, methods=["GET"]),
             Route(f"{mount}/serverInfo", server.server_info, methods=["GET", "POST"]),
+            Route(
+                mount + "/apps/{app_id}/choose_password", server.choose_password, methods=["GET"]
+            ),
             Route(mount + "/{path:path}", server.parse_api, methods=methods),
         ],
         middleware=[
@@ -140,3 +174,25 @@ def app_from_environment() -> Starlette:
     from mindharbor.settings import load_settings
 
     return create_app(load_settings())
+
+
+_RESET_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Choose a new password</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body style="font-family: system-ui, sans-serif; max-width: 28rem; margin: 4rem auto">
+<h1>Choose a new password</h1>
+<form id="f"><label>New password <input id="p" type="password" autocomplete="new-password"
+ minlength="10" required></label> <button>Save</button></form>
+<p id="msg" role="status"></p>
+<script>
+const token = new URLSearchParams(location.search).get("token");
+document.getElementById("f").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const r = await fetch("__MOUNT__/functions/resetPassword", {method: "POST",
+    headers: {"Content-Type": "application/json", "X-Parse-Application-Id": __APP__},
+    body: JSON.stringify({token, password: document.getElementById("p").value})});
+  const body = await r.json();
+  document.getElementById("msg").textContent = r.ok ? "Your password was changed." : body.error;
+});
+</script></body></html>
+"""

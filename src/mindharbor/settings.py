@@ -74,7 +74,9 @@ class Settings(BaseSettings):
     oidc_audience: str | None = None
     oidc_jwks_url: str | None = None
     oidc_link_verified_email: bool = False
-    auth_provider_modules: str = ""  # comma-separated modules exposing `providers(settings)`
+    # Comma-separated module names: `providers(settings)` for SSO, `register(hooks)` for hooks.
+    auth_provider_modules: str = ""
+    hook_modules: str = ""
 
     @property
     def sqlalchemy_url(self) -> str:

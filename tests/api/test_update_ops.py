@@ -505,7 +505,14 @@ def test_unique_violation_is_137(client: ParseClient) -> None:
         master=True,
     )
     assert error(response) == (400, 137)
-    other = client.create("PatientProfile", {**body, "medicalRecordNumber": mrn + "-b"})
+    other = client.create(
+        "PatientProfile",
+        {
+            **body,
+            "medicalRecordNumber": mrn + "-b",
+            "user": pointer("_User", uuid.uuid4().hex[:10]),
+        },
+    )
     response = client.put(
         f"/classes/PatientProfile/{other}", {"medicalRecordNumber": mrn}, master=True
     )

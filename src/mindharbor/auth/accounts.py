@@ -226,6 +226,17 @@ async def log_in(
     )
 
 
+async def _within_rate(services: Any, client_ip: str | None, limit: int) -> bool:
+    """Per-IP login rate. If Redis is down we log and let the attempt through: the per-account
+    lockout (kept in the database) still bounds guessing, and an outage must not lock everyone
+    out of the EHR."""
+    try:
+        return bool(await services.limiter.hit(f"login:{client_ip or 'unknown'}", limit, 60))
+    except Exception:
+        log.warning("login rate limiter unavailable; relying on account lockout")
+        return True
+
+
 async def _second_factor(repo: Repository, row: dict[str, Any], params: dict[str, Any]) -> bool:
     state = row.get("_mfa") or {}
     if not state.get("enabled"):

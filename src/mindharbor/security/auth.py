@@ -19,6 +19,10 @@ class Auth:
     is_master: bool = False
     session_id: str | None = None
     installation_id: str | None = None
+    # A session that must enrol a second factor before it may do anything else.
+    restricted: bool = False
+    # The server acting on its own behalf (hooks, jobs); a master-key request is not this.
+    is_system: bool = False
 
     @classmethod
     def anonymous(cls) -> Auth:
@@ -27,6 +31,10 @@ class Auth:
     @classmethod
     def master(cls) -> Auth:
         return cls(is_master=True)
+
+    @classmethod
+    def system(cls) -> Auth:
+        return cls(is_master=True, is_system=True)
 
     @classmethod
     def user(cls, user_id: str, roles: frozenset[str] | set[str] = frozenset()) -> Auth:

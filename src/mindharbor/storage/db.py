@@ -32,6 +32,7 @@ from mindharbor.errors import (
 )
 from mindharbor.hooks import Hooks
 from mindharbor.security.auth import Auth
+from mindharbor.services import Services
 from mindharbor.settings import Settings
 from mindharbor.storage import regex
 from mindharbor.storage.repository import Repository
@@ -69,9 +70,12 @@ def translate_db_error(exc: sa.exc.DBAPIError) -> ParseError | None:
 class Store:
     """Everything that lives as long as the process: engine, schema cache, tables."""
 
-    def __init__(self, settings: Settings, hooks: Hooks | None = None) -> None:
+    def __init__(
+        self, settings: Settings, hooks: Hooks | None = None, services: Services | None = None
+    ) -> None:
         self.settings = settings
         self.hooks = hooks or Hooks()
+        self.services = services
         self.dialect = settings.dialect
         self.tables = TableSet()
         self._schemas: dict[str, ClassSchema] = {}

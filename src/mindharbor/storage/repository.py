@@ -340,6 +340,37 @@ class Repository:
         clone.meta = self.meta
         return clone
 
+    async def raw_row(
+        self, class_name: str, column: str, value: Any, *, lock: bool = False
+    ) -> dict[str, Any] | None:
+        """A whole stored row, hidden columns included, looked up by one column; system only
+        (login and token checks need the hash columns that never leave the server)."""
+        self._require_system()
+        schema = self.schema_or_none(class_name)
+        if schema is None:
+            return None
+        table = self.table(schema)
+        stmt = sa.select(table).where(table.c[column] == value).limit(1)
+        if lock:
+            stmt = stmt.with_for_update()
+        row = (await self.conn.execute(stmt)).mappings().first()
+        return dict(row) if row is not None else None
+
+    async def write_hidden(self, class_name: str, object_id: str, values: dict[str, Any]) -> None:
+        """Set hidden columns (hashes, counters) without touching visible fields; system only."""
+        self._require_system()
+        schema = self.schema_or_none(class_name)
+        if schema is None:
+            raise ObjectNotFound()
+        table = self.table(schema)
+        if any(not name.startswith("_") for name in values):
+            raise OperationForbidden("write_hidden only sets hidden columns.")
+        await self.conn.execute(table.update().where(table.c.objectId == object_id).values(values))
+
+    def _require_system(self) -> None:
+        if not self.auth.is_system:
+            raise OperationForbidden("Only the server itself may do this.")
+
     def fail_after_commit(self, error: ParseError) -> None:
         """Answer with ``error`` but keep this transaction's writes (e.g. a failed-login count)."""
         self.deferred_error = error

@@ -35,3 +35,16 @@ async def write_schema_row(conn: AsyncConnection, schema: ClassSchema, *, exists
         )
     else:
         await conn.execute(schema_table.insert().values(className=schema.name, **values))
+
+
+invitation_table = sa.Table(
+    "_Invitation",
+    _metadata,
+    sa.Column("tokenHash", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(64), nullable=False),
+    sa.Column("email", sa.Text),
+    sa.Column("createdBy", sa.String(32)),
+    sa.Column("expiresAt", sa.DateTime, nullable=False),
+    sa.Column("usedAt", sa.DateTime),
+    sa.Column("usedBy", sa.String(32)),
+)

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from mindharbor.errors import InvalidJSON, InvalidSessionToken, RequestTooLarge, Unauthorized
+from mindharbor.errors import InvalidJSON, RequestTooLarge, Unauthorized
 from mindharbor.security.auth import Auth
 from mindharbor.settings import Settings
 
@@ -48,9 +48,15 @@ class ApiRequest:
     body: dict[str, Any] = field(default_factory=dict)
     auth: Auth = field(default_factory=Auth.anonymous)
     request_id: str | None = None
+    session_token: str | None = None
     client_ip: str | None = None
     user_agent: str | None = None
     path_params: dict[str, str] = field(default_factory=dict)
+    trace_id: str | None = None
+
+    def audit_meta(self) -> dict[str, Any]:
+        """Request context for audit entries (never bodies or query values)."""
+        return {"requestId": self.trace_id, "ip": self.client_ip, "userAgent": self.user_agent}
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -87,7 +93,11 @@ def _same(given: str | None, expected: str | None) -> bool:
 
 
 async def build_request(
-    request: Request, path: str, settings: Settings, resolve_session: SessionResolver
+    request: Request,
+    path: str,
+    settings: Settings,
+    resolve_session: SessionResolver,
+    trace_id: str | None = None,
 ) -> ApiRequest:
     """Authenticate and normalise one HTTP request to the Parse API."""
     raw = await read_body(request, settings.max_body_bytes)
@@ -114,6 +124,7 @@ async def build_request(
         request_id=headers.get("x-parse-request-id"),
         client_ip=request.client.host if request.client else None,
         user_agent=headers.get("user-agent"),
+        trace_id=trace_id,
     )
     master_key = cred("x-parse-master-key", "_MasterKey")
     if master_key is not None:
@@ -133,6 +144,7 @@ async def build_request(
     token = cred("x-parse-session-token", "_SessionToken")
     if token is not None and not api.auth.is_master:
         api.auth = await resolve_session(token, api)
+        api.session_token = token
     if installation:
         api.auth = Auth(
             user_id=api.auth.user_id,
@@ -161,8 +173,3 @@ def _check_client_key(headers: Any, body: dict[str, Any], settings: Settings) ->
     ]
     if not any(_same(g, k) for g in given if isinstance(g, str) for k in configured):
         raise Unauthorized()
-
-
-async def reject_sessions(token: str, request: ApiRequest) -> Auth:
-    """Until a session store is configured, every token is unknown (209, as Parse answers)."""
-    raise InvalidSessionToken("Invalid session token")

@@ -12,10 +12,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mindharbor.api.rest import classes, schemas
+from mindharbor.api.rest import classes, schemas, users
 from mindharbor.api.rest.reply import Reply
 from mindharbor.api.rest.request import ApiRequest
-from mindharbor.errors import InvalidJSON, InvalidQuery, ObjectNotFound, ParseError, error_body
+from mindharbor.errors import (
+    InvalidJSON,
+    InvalidQuery,
+    ObjectNotFound,
+    OperationForbidden,
+    ParseError,
+    error_body,
+)
 from mindharbor.storage.db import Store
 from mindharbor.storage.repository import Repository
 
@@ -48,7 +55,37 @@ ROUTES: list[Route] = [
     _route("PUT", "/schemas/{className}", schemas.update_schema),
     _route("DELETE", "/schemas/{className}", schemas.delete_schema),
     _route("DELETE", "/purge/{className}", schemas.purge),
+    _route("POST", "/users", users.sign_up),
+    _route("GET", "/users", users.on_class("_User", classes.find)),
+    _route("GET", "/users/me", users.me),
+    _route("GET", "/users/{objectId}", users.on_class("_User", classes.get)),
+    _route("PUT", "/users/{objectId}", users.on_class("_User", classes.update)),
+    _route("DELETE", "/users/{objectId}", users.on_class("_User", classes.delete)),
+    _route("GET", "/login", users.log_in),
+    _route("POST", "/login", users.log_in),
+    _route("POST", "/logout", users.log_out),
+    _route("GET", "/verifyPassword", users.verify_password),
+    _route("POST", "/verifyPassword", users.verify_password),
+    _route("POST", "/requestPasswordReset", users.request_password_reset),
+    _route("GET", "/sessions", users.on_class("_Session", classes.find)),
+    _route("GET", "/sessions/me", users.session_me),
+    _route("GET", "/sessions/{objectId}", users.on_class("_Session", classes.get)),
+    _route("DELETE", "/sessions/{objectId}", users.on_class("_Session", classes.delete)),
+    _route("GET", "/roles", users.on_class("_Role", classes.find)),
+    _route("POST", "/roles", users.on_class("_Role", classes.create)),
+    _route("GET", "/roles/{objectId}", users.on_class("_Role", classes.get)),
+    _route("PUT", "/roles/{objectId}", users.on_class("_Role", classes.update)),
+    _route("DELETE", "/roles/{objectId}", users.on_class("_Role", classes.delete)),
+    _route("POST", "/functions/{name}", users.call_function),
 ]
+# What a session that still has to enrol a second factor may do (everything else: 119).
+RESTRICTED_ALLOWED = {
+    ("GET", "/users/me"),
+    ("POST", "/logout"),
+    ("GET", "/sessions/me"),
+    ("POST", "/functions/enrollMfa"),
+    ("POST", "/functions/confirmMfa"),
+}
 
 
 def resolve(method: str, path: str) -> tuple[Route, dict[str, str]]:
@@ -78,9 +115,14 @@ class Dispatcher:
             return await self.batch(req)
         route, params = resolve(req.method, req.path)
         req.path_params = params
+        if req.auth.restricted and (req.method, req.path.rstrip("/")) not in RESTRICTED_ALLOWED:
+            raise OperationForbidden(
+                "Multi-factor enrolment is required: call enrollMfa and confirmMfa first."
+            )
         if repo is not None:
             return await route.handler(repo, req)
         async with self.store.unit_of_work(req.auth) as uow:
+            uow.meta = req.audit_meta()
             if route.writes and req.request_id and req.method in ("POST", "PUT"):
                 await uow.claim_request_id(req.request_id)
             return await route.handler(uow, req)
@@ -99,6 +141,7 @@ class Dispatcher:
                 await uow.claim_request_id(req.request_id)
         if req.body.get("transaction") is True:
             async with self.store.unit_of_work(req.auth) as uow:
+                uow.meta = req.audit_meta()
                 replies = [await self.call(sub, uow) for sub in subs]
             return Reply([{"success": r.body} for r in replies])
         results: list[dict[str, Any]] = []

@@ -1,0 +1,70 @@
+"""``/users``, ``/login``, ``/logout``, ``/sessions``, ``/roles``, ``/functions``: thin handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mindharbor.api.rest.reply import Reply
+from mindharbor.api.rest.request import ApiRequest
+from mindharbor.auth import accounts
+from mindharbor.errors import InvalidSessionToken
+from mindharbor.hooks import FunctionRequest
+from mindharbor.storage.repository import Repository
+
+
+def on_class(class_name: str, handler: Any) -> Any:
+    """Serve ``/users/...``-style aliases through the generic ``/classes`` handlers."""
+
+    async def aliased(repo: Repository, req: ApiRequest) -> Reply:
+        req.path_params = {**req.path_params, "className": class_name}
+        return await handler(repo, req)
+
+    return aliased
+
+
+async def sign_up(repo: Repository, req: ApiRequest) -> Reply:
+    status, body = await accounts.sign_up(repo, req.body, req.auth.installation_id)
+    headers = {"Location": f"{repo.store.settings.mount_path}/users/{body['objectId']}"}
+    return Reply(body, status=status, headers=headers if status == 201 else {})
+
+
+async def log_in(repo: Repository, req: ApiRequest) -> Reply:
+    params = {**req.params, **req.body}
+    return Reply(
+        await accounts.log_in(
+            repo, params, client_ip=req.client_ip, installation_id=req.auth.installation_id
+        )
+    )
+
+
+async def me(repo: Repository, req: ApiRequest) -> Reply:
+    return Reply(await accounts.me(repo, req.session_token))
+
+
+async def log_out(repo: Repository, req: ApiRequest) -> Reply:
+    return Reply(await accounts.log_out(repo))
+
+
+async def verify_password(repo: Repository, req: ApiRequest) -> Reply:
+    return Reply(await accounts.verify_credentials(repo, {**req.params, **req.body}))
+
+
+async def request_password_reset(repo: Repository, req: ApiRequest) -> Reply:
+    settings = repo.store.settings
+    base = settings.public_url or f"http://{settings.host}:{settings.port}"
+    base = base.rstrip("/") + settings.mount_path
+    return Reply(await accounts.request_password_reset(repo, req.body.get("email"), base))
+
+
+async def session_me(repo: Repository, req: ApiRequest) -> Reply:
+    if repo.auth.session_id is None:
+        raise InvalidSessionToken()
+    session = await repo.get("_Session", repo.auth.session_id)
+    return Reply({**session, "sessionToken": req.session_token})
+
+
+async def call_function(repo: Repository, req: ApiRequest) -> Reply:
+    meta = {"ip": req.client_ip}
+    request = FunctionRequest(repo, {**req.params, **req.body}, meta)
+    result = await repo.store.hooks.call_function(req.path_params["name"], request)
+    return Reply({} if result is None else {"result": result})

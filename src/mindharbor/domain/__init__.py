@@ -1,0 +1,1 @@
+"""The product's own rules, registered as server hooks exactly as a deployer's would be."""

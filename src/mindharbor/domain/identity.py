@@ -1,0 +1,133 @@
+"""Rules for the identity classes ``_User``, ``_Role`` and ``_Session``, as save hooks.
+
+They apply however a write arrives (``/users``, ``/classes/_User``, ``/batch``, GraphQL later),
+because they hang off the one object service rather than a route.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from mindharbor.auth import sessions
+from mindharbor.auth.passwords import check_policy, hash_password
+from mindharbor.auth.roles import BUILTIN_ROLES, validate_role_name
+from mindharbor.domain import audit
+from mindharbor.errors import (
+    EmailTaken,
+    InvalidEmail,
+    InvalidRoleName,
+    OperationForbidden,
+    PasswordMissing,
+    UsernameMissing,
+    UsernameTaken,
+)
+from mindharbor.hooks import AfterSave, Hooks, SaveRequest
+from mindharbor.storage.codec import utcnow
+from mindharbor.storage.repository import FindQuery, Repository
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+CARE_TEAM_PREFIX = "careTeam_"
+
+
+async def _taken(repo: Repository, field: str, value: str, object_id: str) -> bool:
+    found = await repo.system().find(
+        "_User", FindQuery(where={field: value, "objectId": {"$ne": object_id}}, limit=1)
+    )
+    return bool(found.results)
+
+
+def normalize_email(value: Any) -> str:
+    if not isinstance(value, str) or not EMAIL_RE.match(value) or len(value) > 254:
+        raise InvalidEmail()
+    return value.strip().lower()
+
+
+async def _check_identity_fields(request: SaveRequest) -> None:
+    body, repo = request.body, request.repo
+    if "username" in body:
+        username = body["username"]
+        if not isinstance(username, str) or not username.strip() or len(username) > 128:
+            raise UsernameMissing()
+        if await _taken(repo, "username", username, request.object_id):
+            raise UsernameTaken()
+    if body.get("email") is not None:
+        body["email"] = normalize_email(body["email"])
+        if await _taken(repo, "email", body["email"], request.object_id):
+            raise EmailTaken()
+        if not request.is_new:
+            request.server_values["emailVerified"] = False
+
+
+def register(hooks: Hooks) -> None:
+    @hooks.on_before_save("_User")
+    async def user_before_save(request: SaveRequest) -> None:
+        body = request.body
+        sso = bool(request.context.get("sso"))
+        if request.is_new and not sso and not body.get("username"):
+            raise UsernameMissing()
+        await _check_identity_fields(request)
+        password = body.pop("password", None)
+        if request.is_new and password is None and not sso:
+            raise PasswordMissing()
+        if password is not None:
+            username = body.get("username") or (request.original or {}).get("username")
+            check_policy(password, request.repo.store.settings, username)
+            request.hidden["_hashed_password"] = hash_password(password)
+            request.hidden["_password_changed_at"] = utcnow()
+            if not request.is_new:
+                request.context["password_changed"] = True
+        if not request.auth.is_master:
+            body.pop("ACL", None)  # account rows are private: the server decides
+        if request.is_new:
+            request.acl = {
+                request.object_id: {"read": True, "write": True},
+                "role:admin": {"read": True},
+            }
+
+    @hooks.on_after_save("_User")
+    async def user_after_save(event: AfterSave) -> None:
+        if event.context.get("password_changed"):
+            # A changed password ends every other session of the account.
+            await sessions.revoke_user_sessions(
+                event.repo, event.object_id, keep=event.repo.auth.session_id
+            )
+            await audit.record(
+                event.repo,
+                "user.password_change",
+                entity_type="_User",
+                entity_id=event.object_id,
+                summary="Password changed",
+            )
+
+    @hooks.on_before_save("_Role")
+    async def role_before_save(request: SaveRequest) -> None:
+        body, original = request.body, request.original
+        name = body.get("name") if request.is_new else (original or {}).get("name")
+        if request.is_new:
+            validate_role_name(name)
+            if "ACL" not in body and not request.auth.is_master:
+                raise InvalidRoleName("A role must have an ACL.")
+        elif "name" in body and body["name"] != name:
+            raise InvalidRoleName("A role's name cannot be changed.")
+        managed = str(name).startswith(CARE_TEAM_PREFIX)
+        if managed and not request.auth.is_system:
+            raise OperationForbidden(
+                "Care teams are changed through assignProvider and unassignProvider."
+            )
+        if name in BUILTIN_ROLES and request.is_new and not request.auth.is_master:
+            raise OperationForbidden(f"The {name} role is built in.")
+        request.context["role_name"] = name
+
+    @hooks.on_after_save("_Role")
+    async def role_after_save(event: AfterSave) -> None:
+        name = event.context.get("role_name")
+        if event.repo.auth.is_system:
+            return  # server flows (sign-up, care-team functions) audit with their own context
+        await audit.record(
+            event.repo,
+            "role.change",
+            entity_type="_Role",
+            entity_id=event.object_id,
+            summary=f"Role {name} changed",
+        )

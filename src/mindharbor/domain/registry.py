@@ -1,0 +1,20 @@
+"""Build the hook registry: the product's own rules first, then the deployer's modules."""
+
+from __future__ import annotations
+
+import importlib
+
+from mindharbor.auth import accounts
+from mindharbor.domain import audit, careteam, identity
+from mindharbor.hooks import Hooks
+from mindharbor.settings import Settings
+
+
+def build_hooks(settings: Settings) -> Hooks:
+    hooks = Hooks()
+    for module in (audit, identity, careteam, accounts):
+        module.register(hooks)
+    for name in (n.strip() for n in settings.hook_modules.split(",")):
+        if name:
+            importlib.import_module(name).register(hooks)
+    return hooks

@@ -25,6 +25,14 @@ from mindharbor.storage.repository import FindQuery, Repository
 
 PATIENT_RECORDS = ("IntakeAssessment", "CrisisInterventionLog", "Message", "Appointment")
 RW = {"read": True, "write": True}
+# Patients may edit their own contact details and preferences, not their chart's identity.
+PROFILE_CLINICAL_FIELDS = frozenset(
+    {"medicalRecordNumber", "isActive", "primaryClinic", "dateOfBirth"}
+)
+
+
+def _is_staff(auth: Any) -> bool:
+    return bool(auth.is_master or auth.roles & {"admin", "provider"})
 
 
 def _pointer_id(value: Any) -> str | None:
@@ -125,6 +133,11 @@ def register(hooks: Hooks) -> None:
             }
         elif "user" in request.body and not auth.is_master:
             raise OperationForbidden("A profile's account cannot be changed.")
+        clinical = PROFILE_CLINICAL_FIELDS & set(request.body)
+        if clinical and not request.is_new and not _is_staff(auth):
+            raise OperationForbidden(
+                f"Only the care team or an admin can change {', '.join(sorted(clinical))}."
+            )
         default = {
             user_id: dict(RW),
             f"role:{care_team_role(request.object_id)}": dict(RW),

@@ -435,6 +435,8 @@ class Repository:
             name = key.partition(".")[0]
             if name in ("ACL", "objectId", "createdAt", "updatedAt") or schema.field(name):
                 continue
+            if schema.name == "_User" and name == "password":
+                continue  # not a column: the _User hook hashes it into a hidden one
             if name.startswith("_") or not name:
                 continue  # prepare_write rejects invalid names with 105
             ftype = "Object" if "." in key else type_of(value)

@@ -65,7 +65,13 @@ def test_create_add_field_delete_field_delete_class(client: ParseClient) -> None
     assert added.json()["fields"]["age"] == {"type": "Number"}
     oid = client.create(cls, {"name": "x", "age": 3})
     exists = client.put(f"/schemas/{cls}", {"fields": {"age": {"type": "String"}}}, master=True)
-    assert exists.json()["code"] == 111
+    assert exists.json() == {"code": 255, "error": "Field age exists, cannot update."}
+    resent = client.put(
+        f"/schemas/{cls}",
+        {"fields": {"age": {"type": "Number"}, "b": {"type": "Boolean"}}},
+        master=True,
+    )
+    assert resent.status_code == 200 and "b" in resent.json()["fields"]  # SDK resends fields
 
     not_empty = client.delete(f"/schemas/{cls}", master=True)
     assert not_empty.json() == {
@@ -116,6 +122,13 @@ def test_builtin_classes_and_fields_cannot_be_removed(client: ParseClient) -> No
 
 def test_clients_cannot_create_classes_or_fields(client: ParseClient) -> None:
     cls = unique_class()
+    for path in (f"/classes/{cls}", f"/classes/{cls}/abcdefghij"):
+        read = client.get(path)
+        assert read.json() == {
+            "code": 119,
+            "error": f"This user is not allowed to access non-existent class: {cls}",
+        }
+    assert client.get(f"/classes/{cls}", master=True).json() == {"results": []}
     refused = client.post(f"/classes/{cls}", {"a": 1})
     assert refused.status_code == 400
     assert refused.json() == {

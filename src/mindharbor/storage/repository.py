@@ -116,6 +116,7 @@ class Repository:
     async def find(self, class_name: str, query: FindQuery) -> FindResult:
         schema = await self.lookup_schema(class_name)
         if schema is None:
+            self._check_missing_class(class_name)
             return FindResult([], 0 if query.count else None)
         table = self.table(schema)
         cond = sa.and_(
@@ -160,6 +161,8 @@ class Repository:
     ) -> dict[str, Any]:
         """One object, or 101 whether it is missing or merely invisible to the caller."""
         schema = await self.lookup_schema(class_name)
+        if schema is None:
+            self._check_missing_class(class_name)
         if schema is None or not is_object_id(object_id):
             raise ObjectNotFound()
         table = self.table(schema)
@@ -400,6 +403,14 @@ class Repository:
                     await self.conn.execute(join.insert().values(owningId=owner, relatedId=related))
 
     # -- schema on write ------------------------------------------------------------------------
+    def _check_missing_class(self, class_name: str) -> None:
+        """Parse 9: without client class creation, a non-master caller is told the class is
+        closed (119) rather than shown an empty one."""
+        if not self.auth.is_master and not self.store.settings.allow_client_class_creation:
+            raise OperationForbidden(
+                f"This user is not allowed to access non-existent class: {class_name}"
+            )
+
     def _may_change_schema(self, schema: ClassSchema | None) -> bool:
         if self.auth.is_master:
             return True

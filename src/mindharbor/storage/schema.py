@@ -132,6 +132,8 @@ class ClassSchema:
     builtin: bool = False
     phi: bool = False
     description: str | None = None
+    # CLPs of a built-in class come from schema.json unless a deployer set them via /schemas.
+    custom_clp: bool = False
 
     def field(self, name: str) -> FieldSpec | None:
         return self.fields.get(name)
@@ -163,6 +165,7 @@ class ClassSchema:
             "builtin": self.builtin,
             "phi": self.phi,
             "description": self.description,
+            "customClp": self.custom_clp,
         }
 
     @classmethod
@@ -176,6 +179,7 @@ class ClassSchema:
             clp=data.get("classLevelPermissions") or {},
             indexes=data.get("indexes") or {},
             builtin=bool(data.get("builtin")),
+            custom_clp=bool(data.get("customClp")),
             phi=bool(data.get("phi")),
             description=data.get("description"),
         )
@@ -250,12 +254,16 @@ def merge_builtin(builtin: ClassSchema, stored: ClassSchema | None) -> ClassSche
     if stored is None:
         return builtin
     extra = {n: f for n, f in stored.fields.items() if n not in builtin.fields}
-    return replace(builtin, fields={**builtin.fields, **extra}, clp=stored.clp or builtin.clp)
+    clp = stored.clp if stored.custom_clp else builtin.clp
+    return replace(
+        builtin, fields={**builtin.fields, **extra}, clp=clp, custom_clp=stored.custom_clp
+    )
 
 
 def check_field_addable(schema: ClassSchema, name: str, spec: FieldSpec) -> None:
+    """A field may be added once; re-declaring it with another type is Parse's 255."""
     if schema.field(name) is not None:
-        raise IncorrectType(f"Field {name} exists, cannot update.")
+        raise InvalidSchemaOperation(f"Field {name} exists, cannot update.")
     del spec  # every type is addable; the argument documents what is being added
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from mindharbor.api.rest.reply import Reply
@@ -103,21 +104,20 @@ async def update_schema(repo: Repository, req: ApiRequest) -> Reply:
             continue
         validate_field_name(fname)
         new_spec = FieldSpec.from_json(fname, spec)
+        existing = schema.field(fname)
+        if (
+            existing is not None
+            and existing.type == new_spec.type
+            and existing.target_class == new_spec.target_class
+        ):
+            continue  # the SDK resends fields it already saved: a no-op, as in Parse
         check_field_addable(schema, fname, new_spec)
         fields[fname] = new_spec
-    clp = schema.clp
+    clp, custom = schema.clp, schema.custom_clp
     if "classLevelPermissions" in req.body:
-        clp = validate_clp(req.body["classLevelPermissions"] or {})
+        clp, custom = validate_clp(req.body["classLevelPermissions"] or {}), True
     indexes = {**schema.indexes, **_indexes(req.body.get("indexes"), fields)}
-    updated = ClassSchema(
-        name=schema.name,
-        fields=fields,
-        clp=clp,
-        indexes=indexes,
-        builtin=schema.builtin,
-        phi=schema.phi,
-        description=schema.description,
-    )
+    updated = replace(schema, fields=fields, clp=clp, indexes=indexes, custom_clp=custom)
     await repo.save_schema(updated, is_new=False)
     return Reply(updated.to_parse())
 

@@ -53,7 +53,10 @@ describe('ACL: no public access (new Parse.ACL())', () => {
   });
 
   it('is returned to the master key', async () => {
-    assert.deepEqual(sortedValues(await new Parse.Query(className).find(MASTER)), ['hidden', 'visible']);
+    assert.deepEqual(sortedValues(await new Parse.Query(className).find(MASTER)), [
+      'hidden',
+      'visible',
+    ]);
     assert.equal((await new Parse.Query(className).get(hidden.id, MASTER)).get('name'), 'hidden');
   });
 
@@ -102,7 +105,10 @@ describe('ACL: public read', () => {
     const copy = pointerTo(className, object.id);
     copy.set('name', 'edited');
     await copy.save(null, ANONYMOUS);
-    assert.equal((await new Parse.Query(className).get(object.id, ANONYMOUS)).get('name'), 'edited');
+    assert.equal(
+      (await new Parse.Query(className).get(object.id, ANONYMOUS)).get('name'),
+      'edited',
+    );
     await pointerTo(className, object.id).destroy(ANONYMOUS);
     await rejectsWithCode(new Parse.Query(className).get(object.id, MASTER), 101);
   });
@@ -224,11 +230,15 @@ describe('ACL: no leaks through include, subqueries or relations', () => {
     assert.equal(toOpen.get('owner').get('diagnosis'), 'fine');
   });
 
-  it('matchesQuery and matchesKeyInQuery run their subquery with the caller\'s rights', async () => {
+  it("matchesQuery and matchesKeyInQuery run their subquery with the caller's rights", async () => {
     const secretOwners = () => new Parse.Query(ownerClass).equalTo('label', 'secret');
     const viaPointer = new Parse.Query(itemClass).matchesQuery('owner', secretOwners());
     assert.deepEqual(await viaPointer.find(ANONYMOUS), []);
-    const viaKey = new Parse.Query(itemClass).matchesKeyInQuery('ownerLabel', 'label', secretOwners());
+    const viaKey = new Parse.Query(itemClass).matchesKeyInQuery(
+      'ownerLabel',
+      'label',
+      secretOwners(),
+    );
     assert.deepEqual(await viaKey.find(ANONYMOUS), []);
     assert.deepEqual(sortedValues(await viaPointer.find(MASTER)), ['to-secret']);
   });

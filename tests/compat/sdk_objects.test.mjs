@@ -5,8 +5,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import {
+  CLIENT_CLASS_CREATION,
   MASTER,
   Parse,
+  SKIP_UNLESS_CLASS_CREATION_KNOWN,
   build,
   createClass,
   date,
@@ -71,7 +73,10 @@ describe('schemas (/schemas)', () => {
   it('refuses to create a class twice (103)', async () => {
     const className = unique('SdkTwice');
     await createClass(className, (s) => s.addString('name'));
-    await rejectsWithCode(createClass(className, (s) => s.addString('name')), 103);
+    await rejectsWithCode(
+      createClass(className, (s) => s.addString('name')),
+      103,
+    );
   });
 
   it('answers 103 for the schema of a class that does not exist', async () => {
@@ -130,7 +135,10 @@ describe('object lifecycle (/classes)', () => {
     assert.ok(object.createdAt instanceof Date, 'createdAt is a Date');
     assert.ok(object.updatedAt instanceof Date, 'updatedAt is a Date');
     assert.equal(object.updatedAt.getTime(), object.createdAt.getTime());
-    assert.ok(Math.abs(object.createdAt.getTime() - Date.now()) < 5 * 60 * 1000, 'createdAt is now');
+    assert.ok(
+      Math.abs(object.createdAt.getTime() - Date.now()) < 5 * 60 * 1000,
+      'createdAt is now',
+    );
   });
 
   it('fetch() and Query.get() return the stored fields', async () => {
@@ -188,7 +196,10 @@ describe('object lifecycle (/classes)', () => {
     const pointers = saved.map((object) => pointerTo(className, object.id));
 
     const fetched = await Parse.Object.fetchAll(pointers);
-    assert.deepEqual(fetched.map((object) => object.get('name')), ['a', 'b', 'c']);
+    assert.deepEqual(
+      fetched.map((object) => object.get('name')),
+      ['a', 'b', 'c'],
+    );
 
     await saved[1].destroy();
     await rejectsWithCode(Parse.Object.fetchAll(saved.map((o) => pointerTo(className, o.id))), 101);
@@ -202,11 +213,11 @@ describe('object lifecycle (/classes)', () => {
     await rejectsWithCode(ghost.save(), 101);
   });
 
-  it('creates the class and its fields on first write (schema on write)', async () => {
+  it('creates the class and its fields on a first write with the master key', async () => {
     const className = unique('SdkAuto');
     const object = new Parse.Object(className);
     object.set({ title: 'auto', size: 3, done: false, at: date('2024-06-01T10:00:00.000Z') });
-    await object.save();
+    await object.save(null, MASTER);
 
     const { fields } = await new Parse.Schema(className).get();
     assert.deepEqual(fields.title, { type: 'String' });
@@ -218,6 +229,37 @@ describe('object lifecycle (/classes)', () => {
     wrong.set('size', 'big');
     await rejectsWithCode(wrong.save(), 111);
   });
+
+  // Parse: adding a field to an existing class is governed by the class's addField CLP
+  // (public by default), not by allowClientClassCreation.
+  const skip = SKIP_UNLESS_CLASS_CREATION_KNOWN;
+  // MindHarbor is stricter than Parse here on purpose: without client class creation a client
+  // may not add fields either (Parse would consult only the addField CLP).
+  it('an anonymous write adding a field follows allowClientClassCreation', { skip }, async () => {
+    const className = unique('SdkGrow');
+    await createClass(className, (s) => s.addString('name'));
+    const object = new Parse.Object(className);
+    object.set({ name: 'x', extra: 1 });
+    if (CLIENT_CLASS_CREATION === 'true') {
+      await object.save();
+      assert.deepEqual((await new Parse.Schema(className).get()).fields.extra, { type: 'Number' });
+    } else {
+      await rejectsWithCode(object.save(), 119);
+    }
+  });
+
+  it('an anonymous first write follows allowClientClassCreation', { skip }, async () => {
+    const className = unique('SdkClientMade');
+    const object = new Parse.Object(className);
+    object.set('name', 'x');
+    if (CLIENT_CLASS_CREATION === 'true') {
+      await object.save();
+      assert.match(object.id, OBJECT_ID);
+    } else {
+      await rejectsWithCode(object.save(), 119);
+      await rejectsWithCode(new Parse.Schema(className).get(), 103);
+    }
+  });
 });
 
 describe('type encodings round-trip', () => {
@@ -227,7 +269,7 @@ describe('type encodings round-trip', () => {
     const nested = date('1999-12-31T00:00:00.001Z');
     const object = new Parse.Object(className);
     object.set({ when, meta: { at: nested }, list: [nested, 'x'] });
-    await object.save();
+    await object.save(null, MASTER);
 
     const fresh = await reload(object);
     assert.ok(fresh.get('when') instanceof Date, 'top-level Date decodes to Date');
@@ -245,7 +287,7 @@ describe('type encodings round-trip', () => {
     const [ann, bob] = await seed(ownerClass, [{ name: 'ann' }, { name: 'bob' }]);
     const object = new Parse.Object(className);
     object.set({ owner: ann, helpers: [ann, bob], meta: { by: bob } });
-    await object.save();
+    await object.save(null, MASTER);
 
     const fresh = await reload(object);
     const owner = fresh.get('owner');
@@ -255,7 +297,10 @@ describe('type encodings round-trip', () => {
     assert.equal(owner.isDataAvailable(), false, 'a pointer is not expanded without include');
     assert.deepEqual(
       fresh.get('helpers').map((p) => [p.className, p.id]),
-      [[ownerClass, ann.id], [ownerClass, bob.id]],
+      [
+        [ownerClass, ann.id],
+        [ownerClass, bob.id],
+      ],
     );
     assert.equal(fresh.get('meta').by.id, bob.id);
 
@@ -280,7 +325,7 @@ describe('type encodings round-trip', () => {
     };
     const object = new Parse.Object(className);
     object.set(attrs);
-    await object.save();
+    await object.save(null, MASTER);
 
     const fresh = await reload(object);
     for (const [key, value] of Object.entries(attrs)) {
@@ -334,7 +379,10 @@ describe('batch (/batch): saveAll and destroyAll', () => {
     const all = await new Parse.Query(className).ascending('n').find();
     assert.deepEqual(
       all.map((o) => [o.get('name'), o.get('n')]),
-      [['renamed', 3], ['new', 10]],
+      [
+        ['renamed', 3],
+        ['new', 10],
+      ],
     );
   });
 
@@ -346,7 +394,7 @@ describe('batch (/batch): saveAll and destroyAll', () => {
     const parent = new Parse.Object(className);
     parent.set({ name: 'mum', child });
 
-    await Parse.Object.saveAll([parent]);
+    await Parse.Object.saveAll([parent], MASTER);
     assert.match(child.id, OBJECT_ID);
     const fresh = await new Parse.Query(className).include('child').get(parent.id);
     assert.equal(fresh.get('child').id, child.id);
@@ -356,7 +404,11 @@ describe('batch (/batch): saveAll and destroyAll', () => {
   it('saveAll without a transaction keeps the writes that succeeded', async () => {
     const className = unique('SdkPartial');
     await createClass(className, (s) => s.addString('name').addNumber('n'));
-    const [first, bad, last] = build(className, [{ name: 'a', n: 1 }, { name: 'b' }, { name: 'c', n: 3 }]);
+    const [first, bad, last] = build(className, [
+      { name: 'a', n: 1 },
+      { name: 'b' },
+      { name: 'c', n: 3 },
+    ]);
     bad.set('n', 'not a number');
 
     await rejectsWithCode(Parse.Object.saveAll([first, bad, last]), 111);
@@ -367,7 +419,10 @@ describe('batch (/batch): saveAll and destroyAll', () => {
   it('saveAll with transaction: true rolls back every write when one fails', async () => {
     const className = unique('SdkTxn');
     await createClass(className, (s) => s.addString('name').addNumber('n'));
-    const good = build(className, [{ name: 'a', n: 1 }, { name: 'b', n: 2 }]);
+    const good = build(className, [
+      { name: 'a', n: 1 },
+      { name: 'b', n: 2 },
+    ]);
     const [bad] = build(className, [{ name: 'c' }]);
     bad.set('n', 'not a number');
 
@@ -392,7 +447,10 @@ describe('batch (/batch): saveAll and destroyAll', () => {
     const [a, b, c] = await seed(className, [{ name: 'a' }, { name: 'b' }, { name: 'c' }]);
     await b.destroy();
 
-    const error = await rejectsWithCode(Parse.Object.destroyAll([a, b, c]), Parse.Error.AGGREGATE_ERROR);
+    const error = await rejectsWithCode(
+      Parse.Object.destroyAll([a, b, c]),
+      Parse.Error.AGGREGATE_ERROR,
+    );
     assert.equal(error.errors.length, 1, JSON.stringify(error.errors));
     assert.equal(error.errors[0].code, 101);
     assert.equal(error.errors[0].object.id, b.id);

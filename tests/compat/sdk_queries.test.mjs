@@ -5,7 +5,10 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 
 import {
+  CLIENT_CLASS_CREATION,
+  MASTER,
   Parse,
+  SKIP_UNLESS_CLASS_CREATION_KNOWN,
   createClass,
   date,
   rejectsWithCode,
@@ -17,6 +20,7 @@ import {
 
 // One fixture class for the operator tests. `note` is absent on beta and delta; its value on
 // Alphabet holds regex metacharacters that contains/startsWith/endsWith must take literally.
+// prettier-ignore
 const ROWS = [
   { name: 'alpha', n: 1, group: 'x', when: date('2024-01-10T00:00:00.000Z'), tags: ['a', 'b'], meta: { color: 'red', size: 1 }, note: 'first' },
   { name: 'beta', n: 2, group: 'y', when: date('2024-02-10T00:00:00.000Z'), tags: ['b', 'c'], meta: { color: 'blue', size: 2 } },
@@ -90,7 +94,9 @@ describe('comparison operators', () => {
       ['alpha', 'beta', 'delta', 'gamma'],
       'millisecond precision',
     );
-    assert.deepEqual(await names(q().equalTo('when', date('2024-05-10T12:30:00.250Z'))), ['Alphabet']);
+    assert.deepEqual(await names(q().equalTo('when', date('2024-05-10T12:30:00.250Z'))), [
+      'Alphabet',
+    ]);
   });
 
   it('compares the built-in createdAt and updatedAt', async () => {
@@ -102,8 +108,15 @@ describe('comparison operators', () => {
 
 describe('set operators', () => {
   it('containedIn and notContainedIn', async () => {
-    assert.deepEqual(await names(q().containedIn('name', ['alpha', 'delta', 'zzz'])), ['alpha', 'delta']);
-    assert.deepEqual(await names(q().notContainedIn('name', ['alpha', 'delta'])), ['Alphabet', 'beta', 'gamma']);
+    assert.deepEqual(await names(q().containedIn('name', ['alpha', 'delta', 'zzz'])), [
+      'alpha',
+      'delta',
+    ]);
+    assert.deepEqual(await names(q().notContainedIn('name', ['alpha', 'delta'])), [
+      'Alphabet',
+      'beta',
+      'gamma',
+    ]);
     assert.deepEqual(await names(q().containedIn('n', [2, 5])), ['Alphabet', 'beta']);
   });
 
@@ -138,6 +151,10 @@ describe('string operators ($regex)', () => {
     assert.deepEqual(await names(q().startsWith('note', 'a.')), ['Alphabet']);
     assert.deepEqual(await names(q().endsWith('note', '*c')), ['Alphabet']);
     assert.deepEqual(await names(q().contains('note', '.')), ['Alphabet']);
+  });
+
+  it('rejects unknown $options flags with 102', async () => {
+    await rejectsWithCode(q().matches('name', 'a', 'q').find(), 102);
   });
 
   it('matches with options "i" and with a RegExp', async () => {
@@ -183,14 +200,29 @@ describe('dot notation into Object fields', () => {
 
   // Parse Server 9 on PostgreSQL finds nothing here (a known gap of its adapter).
   it('containedIn on a nested key', async () => {
-    assert.deepEqual(await names(q().containedIn('meta.color', ['blue', 'green'])), ['beta', 'delta']);
+    assert.deepEqual(await names(q().containedIn('meta.color', ['blue', 'green'])), [
+      'beta',
+      'delta',
+    ]);
   });
 });
 
 describe('ordering and paging', () => {
   it('ascending / descending on one key', async () => {
-    assert.deepEqual(values(await q().ascending('n').find()), ['alpha', 'beta', 'gamma', 'delta', 'Alphabet']);
-    assert.deepEqual(values(await q().descending('when').find()), ['Alphabet', 'delta', 'gamma', 'beta', 'alpha']);
+    assert.deepEqual(values(await q().ascending('n').find()), [
+      'alpha',
+      'beta',
+      'gamma',
+      'delta',
+      'Alphabet',
+    ]);
+    assert.deepEqual(values(await q().descending('when').find()), [
+      'Alphabet',
+      'delta',
+      'gamma',
+      'beta',
+      'alpha',
+    ]);
   });
 
   it('multi-key order (ascending then descending)', async () => {
@@ -205,6 +237,7 @@ describe('ordering and paging', () => {
     assert.deepEqual(values(await q().ascending('n').skip(1).limit(2).find()), ['beta', 'gamma']);
     assert.deepEqual(values(await q().ascending('n').skip(4).find()), ['Alphabet']);
     assert.deepEqual(values(await q().ascending('n').skip(10).find()), []);
+    assert.deepEqual(await q().limit(0).find(), []);
   });
 });
 
@@ -217,6 +250,15 @@ describe('projections: select and exclude', () => {
     assert.equal(object.get('tags'), undefined);
     assert.equal(object.get('note'), undefined);
     assert.ok(object.id && object.createdAt instanceof Date && object.updatedAt instanceof Date);
+  });
+
+  // Parse Server returns the whole Object field for a dotted key (on PostgreSQL), so only
+  // the top-level projection is checked.
+  it('select with a dotted key keeps that Object field and drops the others', async () => {
+    const [object] = await q().equalTo('name', 'beta').select('meta.color').find();
+    assert.equal(object.get('meta').color, 'blue');
+    assert.equal(object.get('name'), undefined);
+    assert.equal(object.get('n'), undefined);
   });
 
   it('exclude drops the chosen keys', async () => {
@@ -254,6 +296,24 @@ describe('count, first, get', () => {
     assert.equal(await q().equalTo('name', 'nobody').first(), undefined);
   });
 
+  // Parse: without client class creation, a caller without the master key may not even read
+  // a class that does not exist (119); otherwise the class reads as empty.
+  const skip = SKIP_UNLESS_CLASS_CREATION_KNOWN;
+  it('a class that was never created reads as empty, or is refused (119)', { skip }, async () => {
+    const never = () => new Parse.Query(unique('SdkNeverCreated'));
+    if (CLIENT_CLASS_CREATION === 'true') {
+      assert.deepEqual(await never().find(), []);
+      assert.equal(await never().count(), 0);
+      assert.equal(await never().first(), undefined);
+      await rejectsWithCode(never().get('a0b1c2d3e4'), 101);
+    } else {
+      await rejectsWithCode(never().find(), 119);
+      await rejectsWithCode(never().count(), 119);
+      await rejectsWithCode(never().get('a0b1c2d3e4'), 119);
+    }
+    assert.deepEqual(await never().find(MASTER), [], 'the master key reads it as empty');
+  });
+
   it('get() of an existing id resolves, of a missing id rejects with 101', async () => {
     const alpha = await q().equalTo('name', 'alpha').first();
     assert.equal((await q().get(alpha.id)).get('n'), 1);
@@ -276,11 +336,15 @@ describe('iteration: each / eachBatch / findAll', () => {
     const all = await new Parse.Query(manyClass).findAll();
     assert.equal(all.length, TOTAL);
     assert.equal(new Set(all.map((o) => o.id)).size, TOTAL, 'no object twice');
-    assert.deepEqual(all.map((o) => o.get('i')).sort((a, b) => a - b), Array.from({ length: TOTAL }, (_, i) => i));
+    assert.deepEqual(
+      all.map((o) => o.get('i')).sort((a, b) => a - b),
+      Array.from({ length: TOTAL }, (_, i) => i),
+    );
   });
 
-  it('find() without a limit returns 100', async () => {
+  it('find() without a limit returns 100, with limit(1000) all of them', async () => {
     assert.equal((await new Parse.Query(manyClass).find()).length, 100);
+    assert.equal((await new Parse.Query(manyClass).limit(1000).find()).length, TOTAL);
   });
 
   it('each() visits every matching object once', async () => {
@@ -293,7 +357,9 @@ describe('iteration: each / eachBatch / findAll', () => {
 
   it('eachBatch() honours batchSize', async () => {
     const sizes = [];
-    await new Parse.Query(manyClass).eachBatch((batch) => sizes.push(batch.length), { batchSize: 50 });
+    await new Parse.Query(manyClass).eachBatch((batch) => sizes.push(batch.length), {
+      batchSize: 50,
+    });
     assert.deepEqual(sizes, [50, 50, 50, 50, 30]);
   });
 });
@@ -337,7 +403,9 @@ describe('subqueries', () => {
   });
 
   it('doesNotMatchKeyInQuery ($dontSelect)', async () => {
-    const found = await names(items().doesNotMatchKeyInQuery('ownerLabel', 'label', activeOwners()));
+    const found = await names(
+      items().doesNotMatchKeyInQuery('ownerLabel', 'label', activeOwners()),
+    );
     assert.deepEqual(found, ['i2', 'i3']);
   });
 
@@ -374,7 +442,10 @@ describe('include', () => {
   });
 
   it('include(pointer) expands it', async () => {
-    const book = await new Parse.Query(bookClass).equalTo('title', 'Excession').include('author').first();
+    const book = await new Parse.Query(bookClass)
+      .equalTo('title', 'Excession')
+      .include('author')
+      .first();
     assert.equal(book.get('author').isDataAvailable(), true);
     assert.equal(book.get('author').get('name'), 'Iain');
   });
@@ -388,13 +459,27 @@ describe('include', () => {
 
   it('include on an array of pointers expands each element', async () => {
     const shelf = await new Parse.Query(shelfClass).include('books').first();
-    assert.deepEqual(shelf.get('books').map((b) => b.get('title')).sort(), ['Excession', 'The Dispossessed']);
+    assert.deepEqual(
+      shelf
+        .get('books')
+        .map((b) => b.get('title'))
+        .sort(),
+      ['Excession', 'The Dispossessed'],
+    );
   });
 
   it('nested include through an array of pointers ("books.author")', async () => {
     const shelf = await new Parse.Query(shelfClass).include('books.author').first();
     const authors = shelf.get('books').map((b) => b.get('author').get('name'));
     assert.deepEqual(authors.sort(), ['Iain', 'Ursula']);
+  });
+
+  it('containsAll and containedIn match inside an array of pointers', async () => {
+    const [book] = await new Parse.Query(bookClass).equalTo('title', 'Excession').find();
+    const holding = await new Parse.Query(shelfClass).containsAll('books', [book]).find();
+    assert.deepEqual(sortedValues(holding, 'label'), ['sf']);
+    const any = await new Parse.Query(shelfClass).containedIn('books', [book]).find();
+    assert.deepEqual(sortedValues(any, 'label'), ['sf']);
   });
 
   it('includeAll() expands every pointer of the object', async () => {

@@ -4,11 +4,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { MASTER, Parse, pointerTo, seed, sortedValues, unique } from './support.mjs';
+import { MASTER, Parse, createClass, pointerTo, seed, sortedValues, unique } from './support.mjs';
 
-/** Save one object of a fresh class with `attrs`; returns it. */
-async function saveOne(prefix, attrs) {
-  const [object] = await seed(unique(prefix), [attrs]);
+/**
+ * Save one object of a fresh class with `attrs`; returns it. `define(schema)` may declare
+ * fields up front, so that a later anonymous write does not have to add them.
+ */
+async function saveOne(prefix, attrs, define) {
+  const className = unique(prefix);
+  if (define) await createClass(className, define);
+  const [object] = await seed(className, [attrs]);
   return object;
 }
 
@@ -31,7 +36,7 @@ describe('increment', () => {
   });
 
   it('treats a missing field as 0 and accepts fractions', async () => {
-    const object = await saveOne('SdkCounter', { label: 'x' });
+    const object = await saveOne('SdkCounter', { label: 'x' }, (schema) => schema.addNumber('n'));
     object.increment('n', 0.5);
     await object.save();
     object.increment('n', 0.25);
@@ -56,7 +61,7 @@ describe('increment', () => {
     const className = unique('SdkCounter');
     const object = new Parse.Object(className);
     object.increment('n', 3);
-    await object.save();
+    await object.save(null, MASTER);
     assert.equal((await reload(object)).get('n'), 3);
   });
 
@@ -88,7 +93,7 @@ describe('array operators', () => {
   });
 
   it('add creates a missing array', async () => {
-    const object = await saveOne('SdkArray', { label: 'x' });
+    const object = await saveOne('SdkArray', { label: 'x' }, (schema) => schema.addArray('tags'));
     object.add('tags', 'first');
     await object.save();
     assert.deepEqual((await reload(object)).get('tags'), ['first']);
@@ -128,7 +133,10 @@ describe('array operators', () => {
     const object = await saveOne('SdkArray', { people: [ann, bob] });
     object.remove('people', pointerTo(ownerClass, ann.id));
     await object.save();
-    assert.deepEqual((await reload(object)).get('people').map((p) => p.id), [bob.id]);
+    assert.deepEqual(
+      (await reload(object)).get('people').map((p) => p.id),
+      [bob.id],
+    );
   });
 
   it('echoes the resulting array to the writer', async () => {
@@ -151,16 +159,21 @@ describe('unset', () => {
     assert.equal(fresh.has('drop'), false);
     assert.equal(fresh.get('keep'), 1);
     const found = await new Parse.Query(object.className).doesNotExist('drop').find();
-    assert.deepEqual(found.map((o) => o.id), [object.id]);
+    assert.deepEqual(
+      found.map((o) => o.id),
+      [object.id],
+    );
   });
 });
 
 describe('relations', () => {
-  /** A fresh parent class with one saved parent and three saved members. */
+  /** A fresh parent class (declaring the relation) with one parent and three members. */
   async function relationFixture() {
     const memberClass = unique('SdkMember');
     const members = await seed(memberClass, [{ name: 'm1' }, { name: 'm2' }, { name: 'm3' }]);
-    const parent = await saveOne('SdkTeam', { name: 'team' });
+    const parent = await saveOne('SdkTeam', { name: 'team' }, (schema) =>
+      schema.addString('name').addRelation('members', memberClass),
+    );
     return { parent, members, memberClass };
   }
 
@@ -232,6 +245,18 @@ describe('relations', () => {
     await parent.save();
     assert.deepEqual(sortedValues(await parent.relation('members').query().find()), ['m1']);
     assert.deepEqual(sortedValues(await other.relation('members').query().find()), ['m3']);
+  });
+
+  it('the first AddRelation on a new field creates it (schema on write)', async () => {
+    const memberClass = unique('SdkMember');
+    const [member] = await seed(memberClass, [{ name: 'm1' }]);
+    const parent = await saveOne('SdkTeam', { name: 'team' });
+    parent.relation('members').add(member);
+    await parent.save(null, MASTER);
+
+    const { fields } = await new Parse.Schema(parent.className).get();
+    assert.deepEqual(fields.members, { type: 'Relation', targetClass: memberClass });
+    assert.deepEqual(sortedValues(await parent.relation('members').query().find()), ['m1']);
   });
 
   it('equalTo(relationKey, member) finds the parents holding it', async () => {

@@ -84,6 +84,12 @@ def _run_node(command: list[str], env: dict[str, str]) -> tuple[int | None, str,
     return process.returncode, stdout, stderr
 
 
+def _client_class_creation(server: LiveServer) -> str | None:
+    """The server's allowClientClassCreation as "true"/"false", when its settings say."""
+    allowed = getattr(getattr(server, "settings", None), "allow_client_class_creation", None)
+    return None if allowed is None else str(bool(allowed)).lower()
+
+
 def _failing_tests(stdout: str) -> list[str]:
     """The names listed under the spec reporter's closing 'failing tests:' section."""
     _, marker, tail = stdout.partition("✖ failing tests:")
@@ -103,6 +109,8 @@ def test_parse_js_sdk(node_sdk: str, server: LiveServer) -> None:
         "PARSE_MASTER_KEY": server.master_key,
         "NO_COLOR": "1",
     }
+    if (mode := _client_class_creation(server)) is not None:
+        env["PARSE_CLIENT_CLASS_CREATION"] = mode
     command = [node_sdk, "--test", "--test-reporter=spec", *files]
 
     returncode, stdout, stderr = _run_node(command, env)

@@ -24,6 +24,7 @@ $(NODE_STAMP): tests/compat/package-lock.json
 node-deps: $(NODE_STAMP)
 
 run: $(STAMP)
+	$(BIN)/mindharbor seed-demo
 	$(BIN)/mindharbor serve
 
 test: $(STAMP) node-deps

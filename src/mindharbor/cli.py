@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import typer
 import uvicorn
@@ -65,6 +66,58 @@ def serve(
         access_log=False,  # URLs carry `where` clauses, which can carry PHI
         proxy_headers=True,
     )
+
+
+def _run_in_store(work: Any) -> Any:
+    """Migrate, then run ``work(repo)`` in one system unit of work (hooks and audit apply)."""
+    from mindharbor.auth.roles import ensure_builtin_roles
+    from mindharbor.domain.registry import build_hooks
+    from mindharbor.security.auth import Auth
+    from mindharbor.storage.db import Store
+
+    settings = load_settings()
+
+    async def _run() -> Any:
+        store = Store(settings, build_hooks(settings))
+        try:
+            await store.migrate()
+            async with store.unit_of_work(Auth.system()) as repo:
+                await ensure_builtin_roles(repo)
+                return await work(repo)
+        finally:
+            await store.close()
+
+    return asyncio.run(_run())
+
+
+@cli.command("create-user")
+def create_user(
+    username: str = typer.Option(..., help="Login name"),
+    role: str = typer.Option("admin", help="patient, provider, admin or compliance"),
+    email: str | None = typer.Option(None, help="Email address"),
+    password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True),
+) -> None:
+    """Create an account (e.g. the first admin of a new deployment)."""
+    from mindharbor.auth.accounts import sign_up
+
+    body: dict[str, Any] = {"username": username, "password": password, "role": role}
+    if email:
+        body["email"] = email
+    _, created = _run_in_store(lambda repo: sign_up(repo, body, None))
+    typer.echo(f"Created {role} {username} ({created['objectId']}).")
+
+
+@cli.command("seed-demo")
+def seed_demo() -> None:
+    """Create the demo clinic (idempotent; refused in production)."""
+    from mindharbor.domain.demo import seed_demo as seed
+
+    if load_settings().production:
+        raise SystemExit("seed-demo is refused when MINDHARBOR_PRODUCTION=true")
+    logins = _run_in_store(seed)
+    typer.echo(f"Demo logins (password for all: {logins[0]['password']}):")
+    for login in logins:
+        typer.echo(f"  {login['username']:<18} {login['role']}")
 
 
 @cli.command()

@@ -59,8 +59,12 @@ def server(
     """A live server per backend with the default settings (client class creation off), except
     that staff need no second factor here and logins are not rate limited: tests that exercise
     MFA or rate limits start their own server."""
-    settings = make_settings(backend_url, tmp_path_factory.mktemp("data"),
-                             mfa_required_roles="", login_rate_per_ip=100_000)
+    settings = make_settings(
+        backend_url,
+        tmp_path_factory.mktemp("data"),
+        mfa_required_roles="",
+        login_rate_per_ip=100_000,
+    )
     with live_server(settings, backend) as live:
         yield live
 

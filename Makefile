@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := tests/compat/node_modules/.installed-stamp
 
-.PHONY: run test lint format bench install node-deps clean
+.PHONY: run test lint format bench docs install node-deps clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
+
+docs: $(STAMP)
+	$(BIN)/mindharbor docs
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.find_messages

@@ -121,6 +121,44 @@ def seed_demo() -> None:
 
 
 @cli.command()
+def docs(
+    directory: str = typer.Option("docs", help="Where to write the generated files"),
+    check: bool = typer.Option(False, help="Only report stale files (exit 1 if any)"),
+) -> None:
+    """Generate the data dictionary and the Mermaid ER diagram from schema.json."""
+    from pathlib import Path
+
+    from mindharbor.docs import stale_docs, write_docs
+
+    target = Path(directory)
+    if check:
+        stale = stale_docs(target)
+        if stale:
+            typer.echo("Stale: " + ", ".join(stale) + " (run `mindharbor docs`)")
+            raise typer.Exit(1)
+        typer.echo("Docs are current.")
+        return
+    for path in write_docs(target):
+        typer.echo(f"wrote {path}")
+
+
+@cli.command("verify-audit")
+def verify_audit() -> None:
+    """Recompute every audit digest and seal; exit 1 at the first altered, removed or
+    inserted entry."""
+    from mindharbor.domain.audit import verify
+
+    report = _run_in_store(verify)
+    if report.ok:
+        typer.echo(
+            f"Audit log verified: {report.checked} entries, {report.sealed_blocks} sealed blocks."
+        )
+        return
+    typer.echo("AUDIT LOG FAILED VERIFICATION: " + "; ".join(report.problems), err=True)
+    raise typer.Exit(1)
+
+
+@cli.command()
 def migrate() -> None:
     """Create or upgrade the database schema."""
     from mindharbor.storage.db import Store

@@ -102,6 +102,8 @@ class Hooks:
         self.before_delete: dict[str, list[DeleteHook]] = defaultdict(list)
         self.after_delete: dict[str, list[DeleteHook]] = defaultdict(list)
         self.functions: dict[str, CloudFunction] = {}
+        # Run inside every transaction just before it commits (the audit flush).
+        self.before_commit: list[Callable[[Repository], Awaitable[None]]] = []
 
     def on_before_save(self, *classes: str) -> Callable[[SaveHook], SaveHook]:
         def register(fn: SaveHook) -> SaveHook:

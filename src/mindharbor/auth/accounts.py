@@ -160,12 +160,18 @@ async def _claim_invitation(repo: Repository, token: Any, email: Any) -> dict[st
 
 
 # -- log-in / log-out --------------------------------------------------------------------------
-async def log_in(
-    repo: Repository, params: dict[str, Any], *, client_ip: str | None, installation_id: str | None
-) -> dict[str, Any]:
+async def check_credentials(
+    repo: Repository, params: dict[str, Any], *, client_ip: str | None, second_factor: bool
+) -> str | None:
+    """The user id if ``params`` carry valid credentials, else None with the failure already
+    counted, audited and queued as the answer (``fail_after_commit``).
+
+    ``/login`` and ``/verifyPassword`` both go through here, so neither can be used to guess
+    passwords around the rate limit, the failure counter or the lockout.
+    """
     settings, services = repo.store.settings, repo.store.services
-    if services is not None and not await services.limiter.hit(
-        f"login:{client_ip or 'unknown'}", settings.login_rate_per_ip, 60
+    if services is not None and not await _within_rate(
+        services, f"login:{client_ip or 'unknown'}", settings.login_rate_per_ip
     ):
         raise RequestLimitExceeded("Too many login attempts; try again in a minute.")
     username, email, password = params.get("username"), params.get("email"), params.get("password")
@@ -188,7 +194,7 @@ async def log_in(
             summary="Login failed: unknown account",
         )
         repo.fail_after_commit(ObjectNotFound(INVALID_LOGIN))
-        return {}
+        return None
     user_id, now = str(row["objectId"]), utcnow()
     if row["_lockout_until"] is not None and row["_lockout_until"] > now:
         verify_password(row["_hashed_password"], password)
@@ -201,18 +207,27 @@ async def log_in(
             summary="Login refused: account locked",
         )
         repo.fail_after_commit(ObjectNotFound(INVALID_LOGIN))
-        return {}
+        return None
     ok, upgraded = verify_password(row["_hashed_password"], password)
-    if ok:
+    if ok and second_factor:
         ok = await _second_factor(repo, row, params)
     if not ok:
         await _count_failure(repo, row, now)
         repo.fail_after_commit(ObjectNotFound(INVALID_LOGIN))
-        return {}
+        return None
     hidden: dict[str, Any] = {"_failed_login_count": 0, "_lockout_until": None}
     if upgraded:
         hidden["_hashed_password"] = upgraded
     await system.write_hidden("_User", user_id, hidden)
+    return user_id
+
+
+async def log_in(
+    repo: Repository, params: dict[str, Any], *, client_ip: str | None, installation_id: str | None
+) -> dict[str, Any]:
+    user_id = await check_credentials(repo, params, client_ip=client_ip, second_factor=True)
+    if user_id is None:
+        return {}
     await audit.record(
         repo,
         "login.success",
@@ -226,12 +241,12 @@ async def log_in(
     )
 
 
-async def _within_rate(services: Any, client_ip: str | None, limit: int) -> bool:
-    """Per-IP login rate. If Redis is down we log and let the attempt through: the per-account
-    lockout (kept in the database) still bounds guessing, and an outage must not lock everyone
-    out of the EHR."""
+async def _within_rate(services: Any, key: str, limit: int) -> bool:
+    """Per-IP rate of credential checks. If Redis is down we log and let the attempt through:
+    the per-account lockout (kept in the database) still bounds guessing, and an outage must
+    not lock everyone out of the EHR."""
     try:
-        return bool(await services.limiter.hit(f"login:{client_ip or 'unknown'}", limit, 60))
+        return bool(await services.limiter.hit(key, limit, 60))
     except Exception:
         log.warning("login rate limiter unavailable; relying on account lockout")
         return True
@@ -317,25 +332,35 @@ async def log_out(repo: Repository) -> dict[str, Any]:
     return {}
 
 
-async def verify_credentials(repo: Repository, params: dict[str, Any]) -> dict[str, Any]:
-    """``/verifyPassword``: the user without a session, or the same error as a failed login."""
-    username, email, password = params.get("username"), params.get("email"), params.get("password")
-    if not isinstance(password, str):
-        raise PasswordMissing("password is required.")
-    column, value = ("username", username) if isinstance(username, str) else ("email", email)
-    if not isinstance(value, str):
-        raise UsernameMissing("username/email is required.")
-    row = await repo.system().raw_row("_User", column, value)
-    ok, _ = verify_password(row["_hashed_password"] if row else None, password)
-    if row is None or not ok:
-        raise ObjectNotFound(INVALID_LOGIN)
-    return await user_json(repo, str(row["objectId"]))
+async def verify_credentials(
+    repo: Repository, params: dict[str, Any], client_ip: str | None
+) -> dict[str, Any]:
+    """``/verifyPassword``: the user without a session, under the same checks as a login."""
+    user_id = await check_credentials(repo, params, client_ip=client_ip, second_factor=False)
+    if user_id is None:
+        return {}
+    await audit.record(
+        repo,
+        "login.verify",
+        entity_type="_User",
+        entity_id=user_id,
+        actor=user_id,
+        summary="Password verified",
+    )
+    return await user_json(repo, user_id)
 
 
 # -- password reset ----------------------------------------------------------------------------
-async def request_password_reset(repo: Repository, email: Any, base_url: str) -> dict[str, Any]:
+async def request_password_reset(
+    repo: Repository, email: Any, base_url: str, client_ip: str | None = None
+) -> dict[str, Any]:
     if not isinstance(email, str) or not email:
         raise EmailMissing()
+    services = repo.store.services
+    if services is not None and not await _within_rate(
+        services, f"reset:{client_ip or 'unknown'}", repo.store.settings.login_rate_per_ip
+    ):
+        raise RequestLimitExceeded("Too many requests; try again in a minute.")
     row = await repo.system().raw_row("_User", "email", email.strip().lower(), lock=True)
     if row is None:
         return {}  # same answer whether or not the address has an account

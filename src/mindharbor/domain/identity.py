@@ -22,7 +22,7 @@ from mindharbor.errors import (
     UsernameMissing,
     UsernameTaken,
 )
-from mindharbor.hooks import AfterSave, Hooks, SaveRequest
+from mindharbor.hooks import AfterSave, DeleteRequest, Hooks, SaveRequest
 from mindharbor.storage.codec import utcnow
 from mindharbor.storage.repository import FindQuery, Repository
 
@@ -57,13 +57,15 @@ async def _check_identity_fields(request: SaveRequest) -> None:
             raise EmailTaken()
         if not request.is_new:
             request.server_values["emailVerified"] = False
+            request.hidden["_reset_token_hash"] = None
 
 
 def register(hooks: Hooks) -> None:
     @hooks.on_before_save("_User")
     async def user_before_save(request: SaveRequest) -> None:
         body = request.body
-        sso = bool(request.context.get("sso"))
+        # Accounts made by single sign-on (the server, with authData) have no password.
+        sso = request.auth.is_system and "authData" in body
         if request.is_new and not sso and not body.get("username"):
             raise UsernameMissing()
         await _check_identity_fields(request)
@@ -75,6 +77,7 @@ def register(hooks: Hooks) -> None:
             check_policy(password, request.repo.store.settings, username)
             request.hidden["_hashed_password"] = hash_password(password)
             request.hidden["_password_changed_at"] = utcnow()
+            request.hidden["_reset_token_hash"] = None  # an emailed reset link dies with it
             if not request.is_new:
                 request.context["password_changed"] = True
         if not request.auth.is_master:
@@ -99,6 +102,18 @@ def register(hooks: Hooks) -> None:
                 entity_id=event.object_id,
                 summary="Password changed",
             )
+
+    @hooks.on_after_delete("_User")
+    async def user_after_delete(request: DeleteRequest) -> None:
+        user_id = str(request.row["objectId"])
+        await sessions.revoke_user_sessions(request.repo, user_id)
+        await audit.record(
+            request.repo,
+            "user.delete",
+            entity_type="_User",
+            entity_id=user_id,
+            summary="Account deleted",
+        )
 
     @hooks.on_before_save("_Role")
     async def role_before_save(request: SaveRequest) -> None:

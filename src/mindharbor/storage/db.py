@@ -160,6 +160,8 @@ class Store:
             stored[builtin.name] = merged
         for schema in stored.values():
             await conn.run_sync(self._ensure_tables, schema)
+        for statement in APPEND_ONLY_GUARDS[self.dialect]:
+            await conn.execute(sa.text(statement))
 
     def _ensure_tables(self, sync_conn: sa.Connection, schema: ClassSchema) -> None:
         """Create missing tables, columns and indexes for a class (idempotent)."""
@@ -203,6 +205,8 @@ class Store:
                 try:
                     async with conn.begin():
                         yield repo
+                        for flush in self.hooks.before_commit:
+                            await flush(repo)
                 except sa.exc.DBAPIError as exc:
                     mapped = translate_db_error(exc)
                     if mapped is None:
@@ -217,6 +221,33 @@ class Store:
                 await result
         if repo.deferred_error is not None:
             raise repo.deferred_error
+
+
+# The audit log and its seals refuse UPDATE and DELETE in the database itself, whoever asks.
+APPEND_ONLY_GUARDS = {
+    "postgresql": [
+        """CREATE OR REPLACE FUNCTION mindharbor_append_only() RETURNS trigger AS $$
+           BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql""",
+        *[
+            statement
+            for table in ("AuditLog", "_AuditSeal")
+            for statement in (
+                f'DROP TRIGGER IF EXISTS append_only ON "{table}"',
+                f'CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON "{table}" '
+                "FOR EACH ROW EXECUTE FUNCTION mindharbor_append_only()",
+                f'DROP TRIGGER IF EXISTS append_only_truncate ON "{table}"',
+                f'CREATE TRIGGER append_only_truncate BEFORE TRUNCATE ON "{table}" '
+                "FOR EACH STATEMENT EXECUTE FUNCTION mindharbor_append_only()",
+            )
+        ],
+    ],
+    "sqlite": [
+        f'CREATE TRIGGER IF NOT EXISTS "{table}_no_{op.lower()}" BEFORE {op} ON "{table}" '
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+        for table in ("AuditLog", "_AuditSeal")
+        for op in ("UPDATE", "DELETE")
+    ],
+}
 
 
 def _quote(conn: sa.Connection, name: str) -> str:

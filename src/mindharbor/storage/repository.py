@@ -72,6 +72,22 @@ class FindQuery:
 
 
 @dataclass
+class AuditTrail:
+    """What a request read and wrote, written to the audit log once, before commit."""
+
+    reads: dict[str, set[str]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    queries: list[Any] = field(default_factory=list)
+    writes: list[dict[str, Any]] = field(default_factory=list)
+
+    def clear(self) -> None:
+        self.reads.clear()
+        self.counts.clear()
+        self.queries.clear()
+        self.writes.clear()
+
+
+@dataclass
 class FindResult:
     results: list[dict[str, Any]]
     count: int | None = None
@@ -95,6 +111,7 @@ class Repository:
         self.deferred_error: ParseError | None = None
         self.meta: dict[str, Any] = {}  # request id, client ip, user agent (for audit)
         self._protected: dict[str, frozenset[str]] = {}
+        self.audit_trail = AuditTrail()
         self._schema_changes: dict[str, ClassSchema | None] = {}
 
     # -- QueryScope -----------------------------------------------------------------------------
@@ -146,6 +163,12 @@ class Repository:
             )
             rows = [dict(r) for r in (await self.conn.execute(stmt)).mappings()]
         objects = [self.encode(schema, row) for row in rows]
+        if self._audits_reads(schema):
+            self.audit_trail.queries.append({class_name: query.where})
+            self._note_reads(schema, [o["objectId"] for o in objects])
+            if count is not None:
+                counts = self.audit_trail.counts
+                counts[schema.name] = counts.get(schema.name, 0) + count
         await projection.include(self, schema, objects, query.include)
         projection.project(objects, query.keys, query.exclude_keys)
         return FindResult(objects, count)
@@ -173,6 +196,7 @@ class Repository:
         if row is None:
             raise ObjectNotFound()
         objects = [self.encode(schema, dict(row))]
+        self._note_reads(schema, [object_id])
         await projection.include(self, schema, objects, include or [])
         projection.project(objects, keys, exclude_keys)
         return objects[0]
@@ -183,7 +207,31 @@ class Repository:
         stmt = sa.select(table).where(
             table.c.objectId.in_(ids), self.readable(schema, table, "get")
         )
-        return [self.encode(schema, dict(r)) for r in (await self.conn.execute(stmt)).mappings()]
+        found = [self.encode(schema, dict(r)) for r in (await self.conn.execute(stmt)).mappings()]
+        self._note_reads(schema, [o["objectId"] for o in found])
+        return found
+
+    def _audits_reads(self, schema: ClassSchema) -> bool:
+        return schema.phi and not self.auth.is_system and self.store.settings.audit_reads
+
+    def _note_reads(self, schema: ClassSchema, ids: list[str]) -> None:
+        if ids and self._audits_reads(schema):
+            self.audit_trail.reads.setdefault(schema.name, set()).update(ids)
+
+    def _note_write(
+        self, schema: ClassSchema, action: str, object_id: str, fields: list[str]
+    ) -> None:
+        """Every write a caller makes is audited; the server's own flows audit themselves."""
+        if self.auth.is_system or schema.name in ("AuditLog", "_Session"):
+            return
+        self.audit_trail.writes.append(
+            {
+                "action": f"{'phi' if schema.phi else 'object'}.{action}",
+                "className": schema.name,
+                "objectId": object_id,
+                "fields": sorted(f for f in fields if not f.startswith("_")),
+            }
+        )
 
     def protected_fields(self, schema: ClassSchema) -> frozenset[str]:
         cached = self._protected.get(schema.name)
@@ -245,6 +293,7 @@ class Repository:
         await self._execute_write(table.insert().values(row))
         await self._apply_relations(schema, row["objectId"], prepared.relations)
         await self._after_save(schema, row, None, request.context)
+        self._note_write(schema, "create", row["objectId"], list(prepared.values))
         return {"objectId": row["objectId"], "createdAt": iso(now), **prepared.echo}
 
     async def update(self, class_name: str, object_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -274,6 +323,7 @@ class Repository:
         )
         await self._apply_relations(schema, object_id, prepared.relations)
         await self._after_save(schema, {**existing, **values}, existing, request.context)
+        self._note_write(schema, "update", object_id, list(prepared.values))
         return {"updatedAt": iso(now), **prepared.echo}
 
     def _prepare(self, request: SaveRequest, existing: dict[str, Any] | None) -> PreparedWrite:
@@ -331,6 +381,7 @@ class Repository:
             await self.conn.execute(join.delete().where(join.c.owningId == object_id))
         for hook in self.store.hooks.after_delete.get(schema.name, ()):
             await hook(request)
+        self._note_write(schema, "delete", object_id, [])
 
     def system(self) -> Repository:
         """The server acting on its own behalf in this same transaction (hooks, sign-up).
@@ -341,6 +392,7 @@ class Repository:
         clone.after_commit = self.after_commit
         clone._schema_changes = self._schema_changes
         clone.meta = self.meta
+        clone.audit_trail = self.audit_trail
         return clone
 
     async def raw_row(
@@ -509,6 +561,8 @@ class Repository:
     async def purge(self, schema: ClassSchema) -> None:
         if not self.auth.is_master:
             raise OperationForbidden("Purging a class needs the master key.")
+        if schema.name == "AuditLog":
+            raise OperationForbidden("The audit log is append-only.")
         for table in self.store.tables.all_tables(schema):
             await self.conn.execute(table.delete())
 

@@ -48,3 +48,13 @@ invitation_table = sa.Table(
     sa.Column("usedAt", sa.DateTime),
     sa.Column("usedBy", sa.String(32)),
 )
+
+audit_seal_table = sa.Table(
+    "_AuditSeal",
+    _metadata,
+    sa.Column("block", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("entries", _JSON, nullable=False),
+    sa.Column("prevRoot", sa.String(64), nullable=False),
+    sa.Column("root", sa.String(64), nullable=False),
+    sa.Column("sealedAt", sa.DateTime, nullable=False),
+)

@@ -43,6 +43,8 @@ HIDDEN_COLUMNS: dict[str, dict[str, Any]] = {
         "_reset_token_hash": sa.Text,
         "_reset_token_expires": sa.DateTime,
     },
+    # Digest of each audit entry's content, sealed into blocks (domain/audit/seal.py).
+    "AuditLog": {"_hash": sa.Text},
     "_Session": {
         "_session_token_hash": sa.Text,
         "_last_used_at": sa.DateTime,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -146,13 +146,7 @@ async def build_request(
         api.auth = await resolve_session(token, api)
         api.session_token = token
     if installation:
-        api.auth = Auth(
-            user_id=api.auth.user_id,
-            roles=api.auth.roles,
-            is_master=api.auth.is_master,
-            session_id=api.auth.session_id,
-            installation_id=installation,
-        )
+        api.auth = replace(api.auth, installation_id=installation)
     return api
 
 

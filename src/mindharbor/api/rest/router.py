@@ -109,6 +109,10 @@ class Dispatcher:
         self.store = store
 
     async def call(self, req: ApiRequest, repo: Repository | None = None) -> Reply:
+        if req.auth.restricted and (req.method, req.path.rstrip("/")) not in RESTRICTED_ALLOWED:
+            raise OperationForbidden(
+                "Multi-factor enrolment is required: call enrollMfa and confirmMfa first."
+            )
         if req.path.rstrip("/") == "/batch":
             if repo is not None:
                 raise InvalidQuery("A batch cannot contain another batch.")

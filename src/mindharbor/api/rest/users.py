@@ -46,14 +46,16 @@ async def log_out(repo: Repository, req: ApiRequest) -> Reply:
 
 
 async def verify_password(repo: Repository, req: ApiRequest) -> Reply:
-    return Reply(await accounts.verify_credentials(repo, {**req.params, **req.body}))
+    params = {**req.params, **req.body}
+    return Reply(await accounts.verify_credentials(repo, params, req.client_ip))
 
 
 async def request_password_reset(repo: Repository, req: ApiRequest) -> Reply:
     settings = repo.store.settings
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
     base = base.rstrip("/") + settings.mount_path
-    return Reply(await accounts.request_password_reset(repo, req.body.get("email"), base))
+    email = req.body.get("email")
+    return Reply(await accounts.request_password_reset(repo, email, base, req.client_ip))
 
 
 async def session_me(repo: Repository, req: ApiRequest) -> Reply:

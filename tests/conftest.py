@@ -47,6 +47,17 @@ def backend_url(
         yield url
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def fresh_backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of its own for one test (for tests that tamper with shared state)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    _need_postgres()
+    with postgres_database() as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def backend(backend_url: str) -> str:
     return "postgres" if backend_url.startswith("postgres") else "sqlite"

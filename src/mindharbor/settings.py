@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = 15_000
     idempotency_ttl_seconds: int = 300
     schema_cache_seconds: float = 5.0
+    emergency_access_minutes: int = 60
     audit_reads: bool = True  # one audit entry per request that reads PHI (HIPAA access log)
     audit_seal_lag_seconds: int = 120  # entries older than this are sealed into blocks
     audit_key: str | None = Field(default=None, repr=False)  # HMAC key for seals

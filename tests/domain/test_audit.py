@@ -76,7 +76,6 @@ def test_one_entry_per_reading_request_listing_the_ids(clinic: Any) -> None:
     headers = {"X-Parse-Session-Token": token, "X-Parse-Request-Id": uuid.uuid4().hex}
     body = {
         "patient": pointer("PatientProfile", clinic["profile"]),
-        "assessor": pointer("_User", provider_id),
         "details": "d",
         "assessmentDate": {"__type": "Date", "iso": "2026-02-01T00:00:00.000Z"},
     }

@@ -42,8 +42,9 @@ VISIBLE: dict[str, dict[str, set[str] | None]] = {
 UPDATE_A: dict[str, dict[str, str]] = {
     "PatientProfile":        dict(zip(CALLERS, ("deny", "ok", "nf", "ok", "nf", "ok", "nf", "ok"),
                                       strict=True)),
-    "IntakeAssessment":      dict(zip(CALLERS, ("deny", "nf", "nf", "ok", "nf", "nf", "nf", "ok"),
-                                      strict=True)),
+    # A published assessment is never changed in place, not even by the master key: amend it.
+    "IntakeAssessment":      dict(zip(CALLERS, ("deny", "nf", "nf", "deny", "nf", "nf", "nf",
+                                                "deny"), strict=True)),
     "CrisisInterventionLog": dict(zip(CALLERS, ("deny", "nf", "nf", "ok", "nf", "nf", "nf", "ok"),
                                       strict=True)),
     # Messages are written by their sender and recipient only (here providerOn -> patientA).
@@ -123,6 +124,7 @@ def _record_body(cls: str, patient_id: str, provider: str, patient_user: str) ->
             "assessor": pointer("_User", provider),
             "assessmentDate": now,
             "details": "intake",
+            "status": "final",
         },
         "CrisisInterventionLog": {"patient": patient, "interventionDate": now, "details": "call"},
         "Message": {
@@ -270,6 +272,8 @@ def test_create_about_patient_a(world: World, cls: str, caller: str) -> None:
             body["to"] = pointer("_User", recipient)
             if caller == "master":
                 body["from"] = pointer("_User", sender)
+        if cls == "IntakeAssessment" and caller != "master":
+            del body["assessor"], body["status"]  # server-set: the session's user, a draft
     response = w.call(caller, "POST", f"/classes/{cls}", json=body)
     assert _outcome(response) == CREATE_FOR_A[cls][caller], response.text
 
@@ -482,19 +486,19 @@ def test_server_owned_fields_cannot_be_set(world: World) -> None:
 def test_wider_acl_and_moving_records_between_patients_are_refused(world: World) -> None:
     w = world
     body = _record_body(
-        "IntakeAssessment", w.patients["A"], w.users["providerOn"], w.users["patientA"]
+        "CrisisInterventionLog", w.patients["A"], w.users["providerOn"], w.users["patientA"]
     )
     public = w.call(
         "providerOn",
         "POST",
-        "/classes/IntakeAssessment",
+        "/classes/CrisisInterventionLog",
         json={**body, "ACL": {"*": {"read": True}}},
     )
     assert _outcome(public) == "deny"
     narrower = w.call(
         "providerOn",
         "POST",
-        "/classes/IntakeAssessment",
+        "/classes/CrisisInterventionLog",
         json={**body, "ACL": {f"role:careTeam_{w.patients['A']}": {"read": True, "write": True}}},
     )
     assert _outcome(narrower) == "ok", narrower.text

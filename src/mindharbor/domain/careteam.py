@@ -23,8 +23,26 @@ from mindharbor.hooks import FunctionRequest, Hooks, SaveRequest
 from mindharbor.security.acl import ACLJson, permission_lists, validate_acl
 from mindharbor.storage.repository import FindQuery, Repository
 
-PATIENT_RECORDS = ("IntakeAssessment", "CrisisInterventionLog", "Message", "Appointment")
+PATIENT_RECORDS = (
+    "IntakeAssessment",
+    "CrisisInterventionLog",
+    "Message",
+    "Appointment",
+    "AssessmentVersion",
+    "CrisisLogEvent",
+    "CareAlert",
+)
+# Records the patient does not read: drafts in progress and the team's own alerts.
+HIDDEN_FROM_PATIENT_STATUSES = {"IntakeAssessment": frozenset({"draft"})}
+TEAM_ONLY = frozenset({"CareAlert"})
 RW = {"read": True, "write": True}
+
+
+class _NoField:
+    default = None
+
+
+_NO_FIELD: Any = _NoField()
 # Patients may edit their own contact details and preferences, not their chart's identity.
 PROFILE_CLINICAL_FIELDS = frozenset(
     {"medicalRecordNumber", "isActive", "primaryClinic", "dateOfBirth"}

@@ -39,6 +39,7 @@ from mindharbor.storage.codec import (
 )
 from mindharbor.storage.ops import PreparedWrite, check_required, prepare_write
 from mindharbor.storage.schema import (
+    PSEUDO_FIELDS,
     ClassSchema,
     FieldSpec,
     validate_class_name,
@@ -383,6 +384,23 @@ class Repository:
             await hook(request)
         self._note_write(schema, "delete", object_id, [])
 
+    async def writable(self, class_name: str, object_id: str) -> bool:
+        """Whether the caller may write this object (CLP update + ACL), in SQL."""
+        schema = await self.lookup_schema(class_name)
+        if schema is None or not is_object_id(object_id):
+            return False
+        try:
+            grant = self.policy.check(schema, "update")
+        except OperationForbidden:
+            return False
+        table = self.table(schema)
+        found = await self.conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(table)
+            .where(table.c.objectId == object_id, self.policy.write_filter(table, grant))
+        )
+        return bool(found)
+
     def system(self) -> Repository:
         """The server acting on its own behalf in this same transaction (hooks, sign-up).
 
@@ -498,8 +516,8 @@ class Repository:
             name = key.partition(".")[0]
             if name in ("ACL", "objectId", "createdAt", "updatedAt") or schema.field(name):
                 continue
-            if schema.name == "_User" and name == "password":
-                continue  # not a column: the _User hook hashes it into a hidden one
+            if name in PSEUDO_FIELDS.get(schema.name, ()):
+                continue  # not a column: a hook consumes it
             if name.startswith("_") or not name:
                 continue  # prepare_write rejects invalid names with 105
             ftype = "Object" if "." in key else type_of(value)

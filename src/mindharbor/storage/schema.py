@@ -50,6 +50,12 @@ DEFAULT_FIELDS: dict[str, dict[str, Any]] = {
 }
 RESERVED_FIELD_NAMES = frozenset({"objectId", "createdAt", "updatedAt", "ACL", "id", "_id"})
 SYSTEM_CLASSES = frozenset({"_User", "_Role", "_Session"})
+# Keys a client sends that are not columns: hooks consume them (password → a hash, a history
+# note → the crisis log's event).
+PSEUDO_FIELDS: dict[str, frozenset[str]] = {
+    "_User": frozenset({"password"}),
+    "CrisisInterventionLog": frozenset({"historyNote"}),
+}
 CLP_OPERATIONS = ("find", "count", "get", "create", "update", "delete", "addField")
 
 

@@ -58,3 +58,14 @@ audit_seal_table = sa.Table(
     sa.Column("root", sa.String(64), nullable=False),
     sa.Column("sealedAt", sa.DateTime, nullable=False),
 )
+
+emergency_grant_table = sa.Table(
+    "_EmergencyGrant",
+    _metadata,
+    sa.Column("objectId", sa.String(32), primary_key=True),
+    sa.Column("userId", sa.String(32), nullable=False),
+    sa.Column("patientId", sa.String(32), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("createdAt", sa.DateTime, nullable=False),
+    sa.Column("expiresAt", sa.DateTime, nullable=False),
+)

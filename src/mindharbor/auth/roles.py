@@ -14,7 +14,9 @@ import sqlalchemy as sa
 
 from mindharbor.errors import InvalidRoleName, ObjectNotFound
 from mindharbor.security.acl import validate_acl
+from mindharbor.storage.codec import utcnow
 from mindharbor.storage.repository import FindQuery, Repository
+from mindharbor.storage.system_tables import emergency_grant_table
 
 BUILTIN_ROLES = ("patient", "provider", "admin", "compliance")
 STAFF_ROLES = frozenset({"provider", "admin", "compliance"})
@@ -60,12 +62,19 @@ async def roles_of(repo: Repository, user_id: str) -> frozenset[str]:
         )
         frontier = parents - held
         held |= frontier
-    if not held:
-        return frozenset()
-    names = (
-        await repo.conn.execute(sa.select(roles.c.name).where(roles.c.objectId.in_(held)))
-    ).scalars()
-    return frozenset(n for n in names if n)
+    names: set[str] = set()
+    if held:
+        found = await repo.conn.execute(sa.select(roles.c.name).where(roles.c.objectId.in_(held)))
+        names = {n for n in found.scalars() if n}
+    # Unexpired emergency ("break the glass") grants act as read-only roles for one patient.
+    grants = emergency_grant_table
+    patients = await repo.conn.execute(
+        sa.select(grants.c.patientId).where(
+            grants.c.userId == user_id, grants.c.expiresAt > utcnow()
+        )
+    )
+    names.update(f"emergency_{patient}" for patient in patients.scalars())
+    return frozenset(names)
 
 
 async def role_id(repo: Repository, name: str) -> str | None:

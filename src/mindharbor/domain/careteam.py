@@ -100,11 +100,21 @@ async def patient_context(request: SaveRequest) -> tuple[str, str]:
     return patient_id, user_id
 
 
+def emergency_role(patient_profile_id: str) -> str:
+    return f"emergency_{patient_profile_id}"
+
+
 def record_acl(
     class_name: str, patient_id: str, patient_user: str, request: SaveRequest
 ) -> ACLJson:
+    """Patient reads (except drafts and the team's alerts), the care team reads and writes, and
+    a provider holding an unexpired emergency grant for this patient reads."""
     team = f"role:{care_team_role(patient_id)}"
-    acl: ACLJson = {patient_user: {"read": True}, team: dict(RW)}
+    acl: ACLJson = {team: dict(RW), f"role:{emergency_role(patient_id)}": {"read": True}}
+    hidden_statuses = HIDDEN_FROM_PATIENT_STATUSES.get(class_name, frozenset())
+    status = request.value("status") or request.schema.fields.get("status", _NO_FIELD).default
+    if class_name not in TEAM_ONLY and status not in hidden_statuses:
+        acl[patient_user] = {"read": True}
     if class_name == "Message":
         acl[team] = {"read": True}
         for party in (request.value("from"), request.value("to")):
@@ -160,6 +170,7 @@ def register(hooks: Hooks) -> None:
             user_id: dict(RW),
             f"role:{care_team_role(request.object_id)}": dict(RW),
             "role:admin": dict(RW),
+            f"role:{emergency_role(request.object_id)}": {"read": True},
         }
         request.acl = merge_client_acl(request, default)
 

@@ -123,10 +123,8 @@ def register(hooks: Hooks) -> None:
         changes = {
             name: {"from": _plain(before.get(name)), "to": _plain(event.row.get(name))}
             for name in TRACKED
-            if (event.is_new
-            and event.row.get(name) is not None)
-            or (not event.is_new
-            and before.get(name) != event.row.get(name))
+            if (event.is_new and event.row.get(name) is not None)
+            or (not event.is_new and before.get(name) != event.row.get(name))
         }
         if not changes and not event.context.get("note"):
             return

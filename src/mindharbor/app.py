@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -24,6 +26,7 @@ from mindharbor.auth import sessions
 from mindharbor.auth.roles import ensure_builtin_roles
 from mindharbor.domain.registry import build_hooks
 from mindharbor.errors import ParseError, Unauthorized, error_body
+from mindharbor.jobs import JobRunner, parse_schedule
 from mindharbor.security.auth import Auth
 from mindharbor.services import Services
 from mindharbor.settings import Settings
@@ -49,6 +52,8 @@ class MindHarbor:
         self.services = Services.from_settings(settings)
         self.store = Store(settings, build_hooks(settings), self.services)
         self.dispatcher = Dispatcher(self.store)
+        self.jobs = JobRunner(self.store)
+        self.store.jobs = self.jobs
         self.ready = False
 
     async def resolve_session(self, token: str, api: ApiRequest) -> Auth:
@@ -115,11 +120,17 @@ class MindHarbor:
         await self.store.migrate()
         async with self.store.unit_of_work(Auth.system()) as repo:
             await ensure_builtin_roles(repo)
+        plan = parse_schedule(self.settings.job_schedule)
+        scheduler = asyncio.get_running_loop().create_task(self.jobs.schedule(plan))
         self.ready = True
         try:
             yield
         finally:
             self.ready = False
+            scheduler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await scheduler
+            await self.jobs.aclose()
             await self.services.aclose()
             await self.store.close()
 

@@ -87,10 +87,18 @@ class FunctionRequest:
         return self.repo.auth
 
 
+@dataclass
+class JobRequest:
+    repo: Repository
+    params: dict[str, Any]
+    status_id: str | None = None
+
+
 SaveHook = Callable[[SaveRequest], Awaitable[None]]
 AfterSaveHook = Callable[[AfterSave], Awaitable[None]]
 DeleteHook = Callable[[DeleteRequest], Awaitable[None]]
 CloudFunction = Callable[[FunctionRequest], Awaitable[Any]]
+Job = Callable[[JobRequest], Awaitable[Any]]
 
 
 class Hooks:
@@ -102,6 +110,7 @@ class Hooks:
         self.before_delete: dict[str, list[DeleteHook]] = defaultdict(list)
         self.after_delete: dict[str, list[DeleteHook]] = defaultdict(list)
         self.functions: dict[str, CloudFunction] = {}
+        self.jobs: dict[str, Job] = {}
         # Run inside every transaction just before it commits (the audit flush).
         self.before_commit: list[Callable[[Repository], Awaitable[None]]] = []
 
@@ -140,6 +149,13 @@ class Hooks:
     def function(self, name: str) -> Callable[[CloudFunction], CloudFunction]:
         def register(fn: CloudFunction) -> CloudFunction:
             self.functions[name] = fn
+            return fn
+
+        return register
+
+    def job(self, name: str) -> Callable[[Job], Job]:
+        def register(fn: Job) -> Job:
+            self.jobs[name] = fn
             return fn
 
         return register

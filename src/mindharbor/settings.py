@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = 300
     schema_cache_seconds: float = 5.0
     emergency_access_minutes: int = 60
+    # Built-in schedule, run by every worker (the jobs lock or are idempotent); "" disables it.
+    job_schedule: str = "sealAuditLog=60,purgeExpiredMessages=3600,purgeIdempotencyKeys=3600"
     audit_reads: bool = True  # one audit entry per request that reads PHI (HIPAA access log)
     audit_seal_lag_seconds: int = 120  # entries older than this are sealed into blocks
     audit_key: str | None = Field(default=None, repr=False)  # HMAC key for seals

@@ -5,14 +5,31 @@ from __future__ import annotations
 import importlib
 
 from mindharbor.auth import accounts
-from mindharbor.domain import assessments, audit, careteam, crisis, emergency, identity
+from mindharbor.domain import (
+    assessments,
+    audit,
+    careteam,
+    crisis,
+    emergency,
+    housekeeping,
+    identity,
+)
 from mindharbor.hooks import Hooks
 from mindharbor.settings import Settings
 
 
 def build_hooks(settings: Settings) -> Hooks:
     hooks = Hooks()
-    for module in (audit, identity, careteam, accounts, emergency, assessments, crisis):
+    for module in (
+        audit,
+        identity,
+        careteam,
+        accounts,
+        emergency,
+        assessments,
+        crisis,
+        housekeeping,
+    ):
         module.register(hooks)
     for name in (n.strip() for n in settings.hook_modules.split(",")):
         if name:

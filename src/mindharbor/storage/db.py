@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import sqlalchemy as sa
@@ -39,6 +39,9 @@ from mindharbor.storage.repository import Repository
 from mindharbor.storage.schema import ClassSchema, load_builtin_classes, merge_builtin
 from mindharbor.storage.system_tables import schema_table, write_schema_row
 from mindharbor.storage.tables import TableSet
+
+if TYPE_CHECKING:
+    from mindharbor.jobs import JobRunner
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +79,7 @@ class Store:
         self.settings = settings
         self.hooks = hooks or Hooks()
         self.services = services
+        self.jobs: JobRunner | None = None  # set by the app: starts background jobs
         self.dialect = settings.dialect
         self.tables = TableSet()
         self._schemas: dict[str, ClassSchema] = {}

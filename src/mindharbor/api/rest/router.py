@@ -77,6 +77,7 @@ ROUTES: list[Route] = [
     _route("PUT", "/roles/{objectId}", users.on_class("_Role", classes.update)),
     _route("DELETE", "/roles/{objectId}", users.on_class("_Role", classes.delete)),
     _route("POST", "/functions/{name}", users.call_function),
+    _route("POST", "/jobs/{name}", users.start_job),
 ]
 # What a session that still has to enrol a second factor may do (everything else: 119).
 RESTRICTED_ALLOWED = {

@@ -7,7 +7,7 @@ from typing import Any
 from mindharbor.api.rest.reply import Reply
 from mindharbor.api.rest.request import ApiRequest
 from mindharbor.auth import accounts
-from mindharbor.errors import InvalidSessionToken
+from mindharbor.errors import InvalidSessionToken, ScriptFailed
 from mindharbor.hooks import FunctionRequest
 from mindharbor.storage.repository import Repository
 
@@ -63,6 +63,16 @@ async def session_me(repo: Repository, req: ApiRequest) -> Reply:
         raise InvalidSessionToken()
     session = await repo.get("_Session", repo.auth.session_id)
     return Reply({**session, "sessionToken": req.session_token})
+
+
+async def start_job(repo: Repository, req: ApiRequest) -> Reply:
+    runner = repo.store.jobs
+    if runner is None:
+        raise ScriptFailed("Jobs are not available in this process.")
+    status_id = await runner.start_from_api(
+        repo, req.path_params["name"], {**req.params, **req.body}
+    )
+    return Reply({}, headers={"X-Parse-Job-Status-Id": status_id})
 
 
 async def call_function(repo: Repository, req: ApiRequest) -> Reply:

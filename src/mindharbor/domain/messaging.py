@@ -45,7 +45,7 @@ from mindharbor.errors import (
     ScriptFailed,
     ValidationFailed,
 )
-from mindharbor.hooks import FunctionRequest, Hooks, SaveRequest
+from mindharbor.hooks import FunctionRequest, Hooks, JobRequest, SaveRequest
 from mindharbor.storage.codec import is_object_id, iso, utcnow
 from mindharbor.storage.repository import Repository
 from mindharbor.storage.schema import ClassSchema
@@ -306,8 +306,9 @@ async def purge_expired_messages(
 ) -> dict[str, Any]:
     """Delete (as the server) messages older than their clinic's retention and not held.
 
-    For a scheduled job: call it in a unit of work; ``more`` says another batch is due. One audit
-    entry per run lists the number and the ids removed (ids are not PHI), also when none were.
+    Registered as the job ``purgeExpiredMessages`` (``job_schedule`` runs it hourly); call it in
+    a unit of work, ``more`` says another batch is due. A run that removes messages writes one
+    audit entry with their number and ids (ids are not PHI); every run is in ``_JobStatus``.
     """
     system = repo if repo.auth.is_system else repo.system()
     now = now or utcnow()
@@ -350,6 +351,8 @@ async def purge_expired_messages(
     ids = list((await system.conn.scalars(stmt)).all())
     more = len(ids) > batch_size
     ids = ids[:batch_size]
+    if not ids:
+        return {"purged": 0, "ids": [], "more": False}  # the run itself is in _JobStatus
     for message_id in ids:
         await system.delete("Message", message_id)  # before/after-delete hooks still apply
     await audit.record(
@@ -369,8 +372,14 @@ async def purge_expired_messages(
     return {"purged": len(ids), "ids": ids, "more": more}
 
 
+async def purge_job(job: JobRequest) -> dict[str, Any]:
+    result = await purge_expired_messages(job.repo)
+    return {"purged": result["purged"], "more": result["more"]}  # ids: in the audit entry
+
+
 def register(hooks: Hooks) -> None:
     hooks.on_before_save("Message")(message_before_save)
     hooks.function("listConversations")(list_conversations)
     hooks.function("setRetentionPolicy")(set_retention_policy)
     hooks.function("setLegalHold")(set_legal_hold)
+    hooks.job("purgeExpiredMessages")(purge_job)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +35,7 @@ from mindharbor.security.auth import Auth
 from mindharbor.services import Services
 from mindharbor.settings import Settings
 from mindharbor.storage import regex
-from mindharbor.storage.repository import Repository
+from mindharbor.storage.repository import ChangeEvent, Repository
 from mindharbor.storage.schema import ClassSchema, load_builtin_classes, merge_builtin
 from mindharbor.storage.system_tables import schema_table, write_schema_row
 from mindharbor.storage.tables import TableSet
@@ -80,6 +80,8 @@ class Store:
         self.hooks = hooks or Hooks()
         self.services = services
         self.jobs: JobRunner | None = None  # set by the app: starts background jobs
+        # Called after each commit with every ChangeEvent it made (live queries, caches).
+        self.change_listeners: list[Callable[[ChangeEvent], Awaitable[None] | None]] = []
         self.dialect = settings.dialect
         self.tables = TableSet()
         self._schemas: dict[str, ClassSchema] = {}

@@ -8,6 +8,7 @@ encoding, so every face returns identical JSON.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -86,6 +87,21 @@ class AuditTrail:
         self.counts.clear()
         self.queries.clear()
         self.writes.clear()
+
+
+@dataclass(frozen=True)
+class ChangeEvent:
+    """A committed write, as stored rows (hidden columns included) before and after.
+
+    Published to ``Store.change_listeners`` only after the transaction commits, never for a
+    rolled-back write; live queries re-check each subscriber's access against these rows.
+    """
+
+    class_name: str
+    op: str  # "create" | "update" | "delete"
+    object_id: str
+    old: dict[str, Any] | None
+    new: dict[str, Any] | None
 
 
 @dataclass
@@ -295,6 +311,7 @@ class Repository:
         await self._apply_relations(schema, row["objectId"], prepared.relations)
         await self._after_save(schema, row, None, request.context)
         self._note_write(schema, "create", row["objectId"], list(prepared.values))
+        self._publish(ChangeEvent(schema.name, "create", row["objectId"], None, row))
         return {"objectId": row["objectId"], "createdAt": iso(now), **prepared.echo}
 
     async def update(self, class_name: str, object_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -325,6 +342,9 @@ class Repository:
         await self._apply_relations(schema, object_id, prepared.relations)
         await self._after_save(schema, {**existing, **values}, existing, request.context)
         self._note_write(schema, "update", object_id, list(prepared.values))
+        self._publish(
+            ChangeEvent(schema.name, "update", object_id, existing, {**existing, **values})
+        )
         return {"updatedAt": iso(now), **prepared.echo}
 
     def _prepare(self, request: SaveRequest, existing: dict[str, Any] | None) -> PreparedWrite:
@@ -383,6 +403,7 @@ class Repository:
         for hook in self.store.hooks.after_delete.get(schema.name, ()):
             await hook(request)
         self._note_write(schema, "delete", object_id, [])
+        self._publish(ChangeEvent(schema.name, "delete", object_id, request.row, None))
 
     async def writable(self, class_name: str, object_id: str) -> bool:
         """Whether the caller may write this object (CLP update + ACL), in SQL."""
@@ -400,6 +421,10 @@ class Repository:
             .where(table.c.objectId == object_id, self.policy.write_filter(table, grant))
         )
         return bool(found)
+
+    def _publish(self, event: ChangeEvent) -> None:
+        for listener in self.store.change_listeners:
+            self.after_commit.append(functools.partial(listener, event))
 
     def system(self) -> Repository:
         """The server acting on its own behalf in this same transaction (hooks, sign-up).

@@ -44,14 +44,6 @@ def live(
         yield srv
 
 
-@pytest.fixture
-def api(live: LiveServer) -> Iterator[ParseClient]:
-    api = live.client()
-    yield api
-    api.http.close()
-    live.clients.remove(api)
-
-
 def assert_no_secrets(text: str) -> None:
     for marker in SECRET_MARKERS:
         assert marker not in text, f"{marker!r} leaked in {text}"

@@ -40,14 +40,6 @@ def live(
         yield srv
 
 
-@pytest.fixture
-def api(live: LiveServer) -> Iterator[ParseClient]:
-    api = live.client()
-    yield api
-    api.http.close()
-    live.clients.remove(api)
-
-
 def mfa_login(api: ParseClient, username: str, code: str, password: str = PASSWORD) -> Any:
     return login(api, username, password, authData={"mfa": {"token": code}})
 

@@ -47,14 +47,6 @@ def live(
         yield srv
 
 
-@pytest.fixture
-def api(live: LiveServer) -> Iterator[ParseClient]:
-    api = live.client()
-    yield api
-    api.http.close()
-    live.clients.remove(api)
-
-
 def outbox(live: LiveServer) -> Path:
     return Path(live.settings.data_dir) / "outbox"
 

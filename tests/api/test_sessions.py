@@ -38,14 +38,6 @@ def live(
         yield srv
 
 
-@pytest.fixture
-def api(live: LiveServer) -> Iterator[ParseClient]:
-    api = live.client()
-    yield api
-    api.http.close()
-    live.clients.remove(api)
-
-
 def alive(api: ParseClient, token: str) -> bool:
     response = api.get("/users/me", headers=session(token))
     if response.status_code == 200:

@@ -103,14 +103,6 @@ def linking(
         yield srv
 
 
-@pytest.fixture
-def api(live: LiveServer) -> Iterator[ParseClient]:
-    api = live.client()
-    yield api
-    api.http.close()
-    live.clients.remove(api)
-
-
 def subject() -> str:
     return f"sub-{uuid.uuid4().hex}"
 

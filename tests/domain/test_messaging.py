@@ -195,23 +195,35 @@ def test_status_only_moves_forward(clinic: Clinic, thread: Any) -> None:
 
 def test_a_sent_message_is_immutable(clinic: Clinic, thread: Any) -> None:
     patient, provider, profile, conv = thread
-    other_patient, other_profile = clinic.patient()
-    clinic.assign(other_profile, provider)
-    theirs = clinic.send(provider, patient, profile, conv, "original text")
-    path = f"/classes/Message/{theirs}"
-    for change in (
+    colleague = clinic.person("provider")
+    _, other_profile = clinic.patient()
+    for team in (profile, other_profile):
+        clinic.assign(team, provider)
+        clinic.assign(team, colleague)
+    # New values the care-team rules accept, so it is immutability that refuses them.
+    changes = (
         {"body": "edited"},
         {"conversationId": "elsewhere"},
-        {"to": pointer("_User", other_patient.user_id)},
-        {"patient": pointer("PatientProfile", other_profile)},
         {"attachments": []},
-    ):
+        {"to": pointer("_User", colleague.user_id)},
+    )
+    theirs = clinic.send(provider, patient, profile, conv, "original text")
+    for change in changes:
         for who in (provider, patient):  # the sender and the recipient
-            refused = clinic.call(who, "PUT", path, json=change)
+            refused = clinic.call(who, "PUT", f"/classes/Message/{theirs}", json=change)
             assert _code(refused) == 119, (change, refused.text)
-    by_master = clinic.api.put(path, {"body": "edited"}, master=True)
+    between_staff = clinic.send(provider, colleague, profile, conv, "handover note")
+    moved = clinic.call(
+        colleague,
+        "PUT",
+        f"/classes/Message/{between_staff}",
+        json={"patient": pointer("PatientProfile", other_profile)},
+    )
+    assert _code(moved) == 119, moved.text
+    by_master = clinic.api.put(f"/classes/Message/{theirs}", {"body": "edited"}, master=True)
     assert _code(by_master) == 119, by_master.text
     assert clinic.message(theirs)["body"] == "original text"
+    assert clinic.message(between_staff)["patient"]["objectId"] == profile
 
 
 def test_list_conversations(clinic: Clinic) -> None:
@@ -340,13 +352,14 @@ def test_purge_removes_only_expired_unheld_messages_and_audits_it(
             master=True,
             params={"where": {"action": "message.purge"}, "order": "createdAt"},
         ).json()["results"]
-        assert [e["metadata"]["count"] for e in entries] == [1, 2, 1, 0]
+        assert [e["metadata"]["count"] for e in entries] == [1, 2, 1]  # none for empty runs
         assert entries[0]["metadata"]["ids"] == [n1]
         assert entries[0]["entityId"] == n1 and entries[1]["entityId"] == "*"
         actions = {
             e["action"]
-            for e in clinic.api.get("/classes/AuditLog", master=True, params={"limit": "1000"})
-            .json()["results"]
+            for e in clinic.api.get(
+                "/classes/AuditLog", master=True, params={"limit": "1000"}
+            ).json()["results"]
         }
         assert {
             "message.retention.set",

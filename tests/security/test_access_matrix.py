@@ -11,9 +11,11 @@ caller); "bad" answers 142 (a clinical rule refuses it).
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +49,10 @@ UPDATE_A: dict[str, dict[str, str]] = {
                                                 "deny"), strict=True)),
     "CrisisInterventionLog": dict(zip(CALLERS, ("deny", "nf", "nf", "ok", "nf", "nf", "nf", "ok"),
                                       strict=True)),
-    # Messages are written by their sender and recipient only (here providerOn -> patientA).
-    "Message":               dict(zip(CALLERS, ("deny", "ok", "nf", "ok", "nf", "nf", "nf", "ok"),
-                                      strict=True)),
+    # Messages are written by their sender and recipient only (here providerOn -> patientA), and
+    # a read receipt (the change tried here) only by the recipient.
+    "Message":               dict(zip(CALLERS, ("deny", "ok", "nf", "deny", "nf", "nf", "nf",
+                                                "ok"), strict=True)),
     "Appointment":           dict(zip(CALLERS, ("deny", "nf", "nf", "ok", "nf", "nf", "nf", "ok"),
                                       strict=True)),
 }
@@ -81,6 +84,14 @@ AUDIT_READ = dict(zip(CALLERS, (None, None, None, None, None, True, True, True),
 # fmt: on
 
 PASSWORD = "a long enough passphrase"
+# Each appointment the fixtures book gets an hour of its own: a provider is never
+# double-booked (domain/appointments.py).
+_SLOTS = itertools.count()
+
+
+def _slot(hours: int) -> dict[str, str]:
+    at = datetime(2026, 1, 5, 10, tzinfo=UTC) + timedelta(hours=hours)
+    return {"__type": "Date", "iso": at.strftime("%Y-%m-%dT%H:%M:%S.000Z")}
 
 
 @dataclass
@@ -117,7 +128,6 @@ def _login(api: ParseClient, name: str) -> str:
 def _record_body(cls: str, patient_id: str, provider: str, patient_user: str) -> dict[str, Any]:
     patient = pointer("PatientProfile", patient_id)
     now = {"__type": "Date", "iso": "2026-01-05T10:00:00.000Z"}
-    later = {"__type": "Date", "iso": "2026-01-05T11:00:00.000Z"}
     return {
         "IntakeAssessment": {
             "patient": patient,
@@ -138,8 +148,8 @@ def _record_body(cls: str, patient_id: str, provider: str, patient_user: str) ->
         "Appointment": {
             "patient": patient,
             "provider": pointer("_User", provider),
-            "startAt": now,
-            "endAt": later,
+            "startAt": _slot(hour := 2 * next(_SLOTS)),
+            "endAt": _slot(hour + 1),
             "status": "scheduled",
         },
     }[cls]

@@ -6,6 +6,7 @@ import importlib
 
 from mindharbor.auth import accounts
 from mindharbor.domain import (
+    appointments,
     assessments,
     audit,
     careteam,
@@ -13,6 +14,7 @@ from mindharbor.domain import (
     emergency,
     housekeeping,
     identity,
+    messaging,
 )
 from mindharbor.hooks import Hooks
 from mindharbor.settings import Settings
@@ -29,6 +31,8 @@ def build_hooks(settings: Settings) -> Hooks:
         assessments,
         crisis,
         housekeeping,
+        messaging,
+        appointments,
     ):
         module.register(hooks)
     for name in (n.strip() for n in settings.hook_modules.split(",")):

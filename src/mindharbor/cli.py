@@ -158,6 +158,30 @@ def verify_audit() -> None:
     raise typer.Exit(1)
 
 
+@cli.command("rotate-files-key")
+def rotate_files_key(
+    new_key: str = typer.Option(
+        ...,
+        prompt=True,
+        hide_input=True,
+        confirmation_prompt=True,
+        envvar="MINDHARBOR_NEW_FILES_KEY",
+        help="The new files key: 32 random bytes, base64 or hex (never on the command line).",
+    ),
+) -> None:
+    """Rewrap every file's data key under a new MINDHARBOR_FILES_KEY; bodies are untouched."""
+    from mindharbor.files.service import rotate_configured_key
+
+    counts = asyncio.run(rotate_configured_key(load_settings(), new_key))
+    typer.echo(
+        f"Rewrapped {counts['rewrapped']}, already under the new key {counts['skipped']}, "
+        f"failed {counts['failed']}."
+    )
+    if counts["failed"]:
+        raise typer.Exit(1)
+    typer.echo("Now set MINDHARBOR_FILES_KEY to the new key and restart every worker.")
+
+
 @cli.command()
 def migrate() -> None:
     """Create or upgrade the database schema."""

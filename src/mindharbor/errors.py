@@ -32,6 +32,8 @@ and the HTTP status Parse Server would answer with. Services raise these (never 
     ├── InvalidSessionToken    209
     ├── UnsupportedService     252
     ├── InvalidSchemaOperation 255
+    ├── InvalidFileName        122             (bad or missing file name, extension vs content)
+    ├── FileSaveError          130             (type not allowed, content mismatch, empty file)
     ├── RequestTooLarge        107             413
     └── Unauthorized           (no code)       403  body {"error": "unauthorized"} as Parse does
 """
@@ -163,6 +165,14 @@ class UnsupportedService(ParseError):
 
 class InvalidSchemaOperation(ParseError):
     code, default_message = 255, "Invalid schema operation."
+
+
+class InvalidFileName(ParseError):
+    code, default_message = 122, "Filename contains invalid characters."
+
+
+class FileSaveError(ParseError):
+    code, default_message = 130, "Could not store file."
 
 
 class RequestTooLarge(ParseError):

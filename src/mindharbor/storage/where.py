@@ -488,6 +488,8 @@ class _JsonRef(_Ref):
         return sa.func.json(self.col) == sa.func.json(text)
 
     def ne(self, value: Any) -> Clause:
+        if value is None:
+            return self.col.is_not(None)
         return sa.or_(self.col.is_(None), sa.not_(self.eq(value)))
 
     def exists(self) -> Clause:

@@ -111,6 +111,9 @@ class LiveServer:
 @contextmanager
 def live_server(settings: Settings, backend: str) -> Iterator[LiveServer]:
     port = free_port()
+    if settings.public_url is None:
+        # URLs the server mints (signed file links, mails) must point at this test socket.
+        settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
     app = create_app(settings)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", loop="asyncio"

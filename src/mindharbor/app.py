@@ -19,6 +19,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mindharbor import __version__
+from mindharbor.api import graphql, live_query, openapi
+from mindharbor.api.rest import files as files_api
 from mindharbor.api.rest.reply import Reply
 from mindharbor.api.rest.request import ApiRequest, build_request
 from mindharbor.api.rest.router import Dispatcher
@@ -26,6 +28,7 @@ from mindharbor.auth import sessions
 from mindharbor.auth.roles import ensure_builtin_roles
 from mindharbor.domain.registry import build_hooks
 from mindharbor.errors import ParseError, Unauthorized, error_body
+from mindharbor.files.service import FileService
 from mindharbor.jobs import JobRunner, parse_schedule
 from mindharbor.security.auth import Auth
 from mindharbor.services import Services
@@ -54,6 +57,10 @@ class MindHarbor:
         self.dispatcher = Dispatcher(self.store)
         self.jobs = JobRunner(self.store)
         self.store.jobs = self.jobs
+        self.live_query = live_query.Hub(self.store, settings)
+        self.files = FileService.from_settings(settings, self.store)
+        self.store.files = self.files
+        self.files.register(self.store.hooks)
         self.ready = False
 
     async def resolve_session(self, token: str, api: ApiRequest) -> Auth:
@@ -122,16 +129,19 @@ class MindHarbor:
             await ensure_builtin_roles(repo)
         plan = parse_schedule(self.settings.job_schedule)
         scheduler = asyncio.get_running_loop().create_task(self.jobs.schedule(plan))
+        await self.live_query.start()
         self.ready = True
         try:
             yield
         finally:
             self.ready = False
+            await self.live_query.stop()
             scheduler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await scheduler
             await self.jobs.aclose()
             await self.services.aclose()
+            await self.files.aclose()
             await self.store.close()
 
     async def choose_password(self, request: Request) -> Response:
@@ -163,7 +173,14 @@ def create_app(settings: Settings) -> Starlette:
             Route(
                 mount + "/apps/{app_id}/choose_password", server.choose_password, methods=["GET"]
             ),
+            Route(mount + "/files", files_api.upload, methods=["POST"]),
+            Route(mount + "/files/{app_id}/{name}", files_api.download, methods=["GET"]),
+            Route(mount + "/files/{name}", files_api.upload, methods=["POST"]),
+            Route(mount + "/files/{name}", files_api.delete, methods=["DELETE"]),
+            *graphql.routes(server),
+            *openapi.routes(server),
             Route(mount + "/{path:path}", server.parse_api, methods=methods),
+            *live_query.routes(server.live_query, settings),
         ],
         middleware=[
             Middleware(

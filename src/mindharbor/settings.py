@@ -45,12 +45,16 @@ class Settings(BaseSettings):
     max_query_depth: int = 8
     max_in_list: int = 1000
     max_regex_length: int = 1000
+    graphql_max_depth: int = 12  # nested selections in one GraphQL operation
+    graphql_max_complexity: int = 500  # fields selected in one GraphQL operation
     statement_timeout_ms: int = 15_000
     idempotency_ttl_seconds: int = 300
     schema_cache_seconds: float = 5.0
     emergency_access_minutes: int = 60
     # Built-in schedule, run by every worker (the jobs lock or are idempotent); "" disables it.
-    job_schedule: str = "sealAuditLog=60,purgeExpiredMessages=3600,purgeIdempotencyKeys=3600"
+    job_schedule: str = (
+        "sealAuditLog=60,purgeExpiredMessages=3600,purgeIdempotencyKeys=3600,purgeOrphanFiles=3600"
+    )
     audit_reads: bool = True  # one audit entry per request that reads PHI (HIPAA access log)
     audit_seal_lag_seconds: int = 120  # entries older than this are sealed into blocks
     audit_key: str | None = Field(default=None, repr=False)  # HMAC key for seals
@@ -83,6 +87,27 @@ class Settings(BaseSettings):
     # Comma-separated module names: `providers(settings)` for SSO, `register(hooks)` for hooks.
     auth_provider_modules: str = ""
     hook_modules: str = ""
+
+    # LiveQuery (issue 5): WebSocket path (default: mount_path), per-connection queue of unsent
+    # events, how often a subscriber's session and roles are re-read, stalled-send timeout.
+    live_query_path: str | None = None
+    live_query_queue_size: int = 1000
+    live_query_auth_seconds: float = 5.0
+    live_query_send_timeout_seconds: float = 10.0
+
+    # Files (issue 6): encrypted attachments behind signed, expiring URLs.
+    files_key: str | None = Field(default=None, repr=False)  # KEK: 32 bytes, base64 or hex
+    files_backend: str = "local"  # "local" (data_dir/files) or "s3"
+    max_file_bytes: int = 25 * 1024 * 1024
+    file_url_ttl_seconds: int = 300
+    allowed_file_types: str = "application/pdf,image/png,image/jpeg,text/plain"
+    file_gc_grace_seconds: int = 24 * 3600  # unreferenced uploads are kept this long
+    s3_endpoint_url: str | None = None  # e.g. https://s3.eu-west-1.amazonaws.com or MinIO
+    s3_bucket: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = Field(default=None, repr=False)
+    s3_secret_access_key: str | None = Field(default=None, repr=False)
+    s3_prefix: str = "files/"
 
     @property
     def sqlalchemy_url(self) -> str:

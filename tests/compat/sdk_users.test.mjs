@@ -57,6 +57,7 @@ describe('patient flow (users, sessions, ACLs)', () => {
       assessor: Parse.User.createWithoutData(provider.objectId),
       assessmentDate: new Date('2026-03-01T10:00:00.000Z'),
       details: 'intake interview',
+      status: 'final', // drafts are hidden from patients; an import may set the status
     });
     await assessment.save(null, MASTER);
     assert.ok(firstSession.startsWith('r:'));

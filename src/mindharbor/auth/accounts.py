@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from mindharbor.auth import mfa, sessions
 from mindharbor.auth.mailer import Mail
-from mindharbor.auth.passwords import check_policy, hash_password, verify_password
+from mindharbor.auth.passwords import check_policy, hash_password_async, verify_password_async
 from mindharbor.auth.roles import BUILTIN_ROLES, roles_of, set_membership
 from mindharbor.domain import audit
 from mindharbor.domain.identity import normalize_email
@@ -185,7 +185,7 @@ async def check_credentials(
     else:
         row = await system.raw_row("_User", "email", str(email).strip().lower(), lock=True)
     if row is None:
-        verify_password(None, password)  # same cost as a real check
+        await verify_password_async(None, password)  # same cost as a real check
         await audit.record(
             repo,
             "login.failure",
@@ -197,7 +197,7 @@ async def check_credentials(
         return None
     user_id, now = str(row["objectId"]), utcnow()
     if row["_lockout_until"] is not None and row["_lockout_until"] > now:
-        verify_password(row["_hashed_password"], password)
+        await verify_password_async(row["_hashed_password"], password)
         await audit.record(
             repo,
             "login.locked",
@@ -208,7 +208,7 @@ async def check_credentials(
         )
         repo.fail_after_commit(ObjectNotFound(INVALID_LOGIN))
         return None
-    ok, upgraded = verify_password(row["_hashed_password"], password)
+    ok, upgraded = await verify_password_async(row["_hashed_password"], password)
     if ok and second_factor:
         ok = await _second_factor(repo, row, params)
     if not ok:
@@ -420,7 +420,7 @@ async def reset_password(repo: Repository, token: Any, password: Any) -> dict[st
         "_User",
         user_id,
         {
-            "_hashed_password": hash_password(str(password)),
+            "_hashed_password": await hash_password_async(str(password)),
             "_password_changed_at": utcnow(),
             "_reset_token_hash": None,
             "_reset_token_expires": None,

@@ -9,6 +9,7 @@ refusal of the most common passwords and of passwords containing the username.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 import bcrypt
@@ -63,6 +64,16 @@ def verify_password(stored: str | None, password: str) -> tuple[bool, str | None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False, None
     return True, hash_password(password) if _hasher.check_needs_rehash(stored) else None
+
+
+async def hash_password_async(password: str) -> str:
+    """argon2 takes ~0.2 s of CPU by design: run it off the event loop so one login does not
+    stall every other request of the worker."""
+    return await asyncio.to_thread(hash_password, password)
+
+
+async def verify_password_async(stored: str | None, password: str) -> tuple[bool, str | None]:
+    return await asyncio.to_thread(verify_password, stored, password)
 
 
 def _burn(password: str) -> None:

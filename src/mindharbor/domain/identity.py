@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from mindharbor.auth import sessions
-from mindharbor.auth.passwords import check_policy, hash_password
+from mindharbor.auth.passwords import check_policy, hash_password_async
 from mindharbor.auth.roles import BUILTIN_ROLES, validate_role_name
 from mindharbor.domain import audit
 from mindharbor.errors import (
@@ -75,7 +75,7 @@ def register(hooks: Hooks) -> None:
         if password is not None:
             username = body.get("username") or (request.original or {}).get("username")
             check_policy(password, request.repo.store.settings, username)
-            request.hidden["_hashed_password"] = hash_password(password)
+            request.hidden["_hashed_password"] = await hash_password_async(password)
             request.hidden["_password_changed_at"] = utcnow()
             request.hidden["_reset_token_hash"] = None  # an emailed reset link dies with it
             if not request.is_new:

@@ -29,6 +29,7 @@ from mindharbor.errors import (
     InvalidJSON,
     InvalidQuery,
     ParseError,
+    ValidationFailed,
 )
 from mindharbor.hooks import Hooks
 from mindharbor.security.auth import Auth
@@ -41,6 +42,7 @@ from mindharbor.storage.system_tables import schema_table, write_schema_row
 from mindharbor.storage.tables import TableSet
 
 if TYPE_CHECKING:
+    from mindharbor.files.service import FileService
     from mindharbor.jobs import JobRunner
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,8 @@ def translate_db_error(exc: sa.exc.DBAPIError) -> ParseError | None:
         return InvalidQuery("The query took too long and was cancelled.")
     if state == "2201B" or "invalid regular expression" in text or "regexp" in text:
         return InvalidQuery("Invalid regular expression.")
+    if state == "23P01":  # an exclusion constraint: only BOOKING_GUARDS has one
+        return ValidationFailed("The provider is already booked at that time.")
     if state == "23505" or "unique constraint" in text:
         return DuplicateValue()
     if state in ("22003", "22P02") or "out of range" in text:
@@ -80,6 +84,7 @@ class Store:
         self.hooks = hooks or Hooks()
         self.services = services
         self.jobs: JobRunner | None = None  # set by the app: starts background jobs
+        self.files: FileService | None = None  # set by the app: signs file URLs in encode()
         # Called after each commit with every ChangeEvent it made (live queries, caches).
         self.change_listeners: list[Callable[[ChangeEvent], Awaitable[None] | None]] = []
         self.dialect = settings.dialect
@@ -168,6 +173,8 @@ class Store:
             await conn.run_sync(self._ensure_tables, schema)
         for statement in APPEND_ONLY_GUARDS[self.dialect]:
             await conn.execute(sa.text(statement))
+        for statement in BOOKING_GUARDS[self.dialect]:
+            await conn.execute(sa.text(statement))
 
     def _ensure_tables(self, sync_conn: sa.Connection, schema: ClassSchema) -> None:
         """Create missing tables, columns and indexes for a class (idempotent)."""
@@ -253,6 +260,24 @@ APPEND_ONLY_GUARDS = {
         for table in ("AuditLog", "_AuditSeal")
         for op in ("UPDATE", "DELETE")
     ],
+}
+
+
+# No provider is booked twice at once (domain/appointments.py): an exclusion constraint checked at
+# commit, so of two concurrent overlapping bookings only one can commit. btree_gist: migration 0005.
+BOOKING_GUARDS: dict[str, list[str]] = {
+    "postgresql": [
+        """DO $$ BEGIN
+             IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                            WHERE conname = 'Appointment_no_double_booking') THEN
+               ALTER TABLE "Appointment" ADD CONSTRAINT "Appointment_no_double_booking"
+                 EXCLUDE USING gist (provider WITH =, tsrange("startAt", "endAt") WITH &&)
+                 WHERE (status NOT IN ('cancelled', 'no-show'))
+                 DEFERRABLE INITIALLY DEFERRED;
+             END IF;
+           END $$"""
+    ],
+    "sqlite": [],  # one writer at a time: the hook's check is atomic there
 }
 
 

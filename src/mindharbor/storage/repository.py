@@ -110,6 +110,9 @@ class FindResult:
     count: int | None = None
 
 
+_FILE_HOLDING_TYPES = frozenset({"File", "Array", "Object"})
+
+
 class Repository:
     """Access-controlled reads and writes inside one transaction."""
 
@@ -260,6 +263,7 @@ class Repository:
         """A stored row in Parse's wire encoding; hidden columns and protected fields never
         leave (a user's own ``_User`` row is the exception: people may read their own email)."""
         hidden = self.protected_fields(schema)
+        files = self.store.files
         if hidden and schema.name == "_User" and row["objectId"] == self.auth.user_id:
             hidden = frozenset()
         out: dict[str, Any] = {
@@ -276,6 +280,10 @@ class Repository:
             value = row.get(spec.name)
             if value is not None:
                 out[spec.name] = from_column(spec, value)
+                if files is not None and spec.type in _FILE_HOLDING_TYPES:
+                    # Signed, expiring URLs are minted here, for a row the caller was allowed
+                    # to read, so every face (REST, include, GraphQL, LiveQuery) gets them.
+                    out[spec.name] = files.sign_refs(out[spec.name], self.auth)
         if row.get("_acl") is not None:
             out["ACL"] = row["_acl"]
         return out
@@ -292,6 +300,8 @@ class Repository:
             raise OperationForbidden("Hidden columns are written by the server only.")
         schema = await self._schema_for_write(class_name, body)
         self.policy.check(schema, "create")
+        if self.store.files is not None and not self.auth.is_master:
+            await self.store.files.check_refs(self.auth, body, None)
         request = SaveRequest(self, schema, new_object_id(), None, dict(body), hidden=dict(hidden))
         for hook in self.store.hooks.before_save.get(schema.name, ()):
             await hook(request)
@@ -329,6 +339,8 @@ class Repository:
         if current is None:
             raise ObjectNotFound()
         existing = dict(current)
+        if self.store.files is not None and not self.auth.is_master:
+            await self.store.files.check_refs(self.auth, body, existing)
         request = SaveRequest(self, schema, object_id, existing, dict(body))
         for hook in self.store.hooks.before_save.get(schema.name, ()):
             await hook(request)

@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     live_query_path: str | None = None
     live_query_queue_size: int = 1000
     live_query_auth_seconds: float = 5.0
+    live_query_sweep_seconds: float = 30.0  # how late an expired (not revoked) session is seen
     live_query_send_timeout_seconds: float = 10.0
 
     # Files (issue 6): encrypted attachments behind signed, expiring URLs.

@@ -20,7 +20,7 @@ from mindharbor.errors import InvalidSessionToken
 from mindharbor.security.auth import Auth
 from mindharbor.settings import Settings
 from mindharbor.storage.codec import iso, utcnow
-from mindharbor.storage.repository import Repository
+from mindharbor.storage.repository import ChangeEvent, Repository
 
 TOUCH_EVERY = timedelta(seconds=60)
 
@@ -129,8 +129,20 @@ async def revoke_user_sessions(repo: Repository, user_id: str, *, keep: str | No
     cond = table.c.user == user_id
     if keep:
         cond = sa.and_(cond, table.c.objectId != keep)
-    result = await repo.conn.execute(table.delete().where(cond))
-    return int(result.rowcount or 0)
+    ended = list((await repo.conn.execute(sa.select(table.c.objectId).where(cond))).scalars())
+    await repo.conn.execute(table.delete().where(cond))
+    for session_id in ended:
+        _announce_end(repo, session_id, user_id)
+    return len(ended)
+
+
+def _announce_end(repo: Repository, session_id: str, user_id: str | None) -> None:
+    """Tell live queries after commit, so a revoked session's subscriptions end at once."""
+    repo.publish_change(
+        ChangeEvent(
+            "_Session", "delete", session_id, {"objectId": session_id, "user": user_id}, None
+        )
+    )
 
 
 async def revoke_session(repo: Repository, session_id: str) -> None:
@@ -138,3 +150,4 @@ async def revoke_session(repo: Repository, session_id: str) -> None:
     if schema is not None:
         table = repo.table(schema)
         await repo.conn.execute(table.delete().where(table.c.objectId == session_id))
+        _announce_end(repo, session_id, repo.auth.user_id)

@@ -321,7 +321,7 @@ class Repository:
         await self._apply_relations(schema, row["objectId"], prepared.relations)
         await self._after_save(schema, row, None, request.context)
         self._note_write(schema, "create", row["objectId"], list(prepared.values))
-        self._publish(ChangeEvent(schema.name, "create", row["objectId"], None, row))
+        self.publish_change(ChangeEvent(schema.name, "create", row["objectId"], None, row))
         return {"objectId": row["objectId"], "createdAt": iso(now), **prepared.echo}
 
     async def update(self, class_name: str, object_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -354,7 +354,7 @@ class Repository:
         await self._apply_relations(schema, object_id, prepared.relations)
         await self._after_save(schema, {**existing, **values}, existing, request.context)
         self._note_write(schema, "update", object_id, list(prepared.values))
-        self._publish(
+        self.publish_change(
             ChangeEvent(schema.name, "update", object_id, existing, {**existing, **values})
         )
         return {"updatedAt": iso(now), **prepared.echo}
@@ -415,7 +415,7 @@ class Repository:
         for hook in self.store.hooks.after_delete.get(schema.name, ()):
             await hook(request)
         self._note_write(schema, "delete", object_id, [])
-        self._publish(ChangeEvent(schema.name, "delete", object_id, request.row, None))
+        self.publish_change(ChangeEvent(schema.name, "delete", object_id, request.row, None))
 
     async def writable(self, class_name: str, object_id: str) -> bool:
         """Whether the caller may write this object (CLP update + ACL), in SQL."""
@@ -434,7 +434,8 @@ class Repository:
         )
         return bool(found)
 
-    def _publish(self, event: ChangeEvent) -> None:
+    def publish_change(self, event: ChangeEvent) -> None:
+        """Queue ``event`` for the change listeners, delivered only if this transaction commits."""
         for listener in self.store.change_listeners:
             self.after_commit.append(functools.partial(listener, event))
 

@@ -200,6 +200,7 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._redis: Any = None
         self._subscribed = False
+        self._rechecks: set[asyncio.Task[None]] = set()
         self._channel = f"mindharbor:livequery:{settings.app_id}"
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -280,9 +281,11 @@ class Hub:
             delay = min(delay * 2, 30.0)
 
     async def _sweep(self) -> None:
-        """Re-read idle subscribers' sessions so a revoked one ends without waiting for an
-        event (and roles stay fresh for the next event)."""
-        interval = max(self.settings.live_query_auth_seconds / 2, 0.1)
+        """Re-read subscribers' sessions now and then, to end those that expired (idle or
+        absolute timeout) without waiting for an event. Revocations and role changes arrive as
+        change events and act at once, so this only bounds how late an *expiry* is noticed;
+        polling every session every few seconds stalled event delivery at 1,000 clients."""
+        interval = max(self.settings.live_query_sweep_seconds, 0.1)
         while True:
             await asyncio.sleep(interval)
             tokens = {sub.token for conn in self.connections for sub in conn.subscriptions.values()}
@@ -508,6 +511,14 @@ class Hub:
             for token, cached in list(self._auth.items()):
                 if cached.auth.session_id == event.object_id:
                     del self._auth[token]
+                    if event.op == "delete":  # logout or revocation: end its subscriptions now
+                        task = asyncio.get_running_loop().create_task(self._recheck(token))
+                        self._rechecks.add(task)
+                        task.add_done_callback(self._rechecks.discard)
+
+    async def _recheck(self, token: str) -> None:
+        with contextlib.suppress(InvalidSessionToken):
+            await self._auth_for(token)
 
     async def _fresh_schema(self, event: ChangeEvent) -> ClassSchema | None:
         """The class's schema; re-read when the row shows fields this worker does not know

@@ -92,8 +92,11 @@ class Settings(BaseSettings):
     # events, how often a subscriber's session and roles are re-read, stalled-send timeout.
     live_query_path: str | None = None
     live_query_queue_size: int = 1000
-    live_query_auth_seconds: float = 5.0
-    live_query_sweep_seconds: float = 30.0  # how late an expired (not revoked) session is seen
+    # Revocations and role changes reach live queries as change events at once; these two only
+    # bound how late a session's *expiry* is noticed. Short values re-read every subscriber's
+    # session often, which stalled event delivery at 1,000 clients.
+    live_query_auth_seconds: float = 30.0
+    live_query_sweep_seconds: float = 30.0
     live_query_send_timeout_seconds: float = 10.0
 
     # Files (issue 6): encrypted attachments behind signed, expiring URLs.

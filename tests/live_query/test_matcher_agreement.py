@@ -15,6 +15,7 @@ array elements as text, SQLite only string elements).
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -156,9 +157,12 @@ def harness(fresh_backend_url: str, tmp_path: Path) -> Iterator[Harness]:
 @settings(
     max_examples=300,
     deadline=None,
+    # CI replays a fixed sequence (a landing must not depend on luck); local runs explore.
+    derandomize=os.environ.get("CI") == "true",
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(rows=st.lists(row_strategy, min_size=1, max_size=5), where=_where())
+@example(rows=[{"arr": [0]}], where={"arr": {"$regex": "."}})
 @example(rows=_EDGE_ROWS, where={"arr": {"$ne": None}})
 @example(rows=_EDGE_ROWS, where={"obj": {"$ne": None}})
 @example(rows=_EDGE_ROWS, where={"$nor": [{"n": {"$gt": 0}}, {"obj.a": {"$lt": 1}}]})

@@ -571,8 +571,14 @@ class _ArrayRef(_JsonRef):
 
     def _element_regex(self, re2_pattern: str, pg_pattern: str) -> Clause:
         if self.c.pg:
-            elems = sa.func.jsonb_array_elements_text(self.col).table_valued("value")
-            cond = elems.c.value.op("~")(sa.literal(pg_pattern, sa.Text))
+            # Only string elements, as on SQLite and in the live-query matcher: a number 0 is not
+            # the text "0".
+            elems = sa.func.jsonb_array_elements(self.col).table_valued("value")
+            text = elems.c.value.op("#>>")(sa.literal([], postgresql.ARRAY(sa.Text())))
+            cond = sa.and_(
+                sa.func.jsonb_typeof(elems.c.value) == "string",
+                text.op("~")(sa.literal(pg_pattern, sa.Text)),
+            )
             return sa.and_(
                 sa.func.jsonb_typeof(self.col) == "array",
                 sa.exists(sa.select(sa.literal(1)).select_from(elems).where(cond)),

@@ -8,9 +8,11 @@ write; without Redis the events go straight from the listener to the local dispa
 Each event is checked for each subscriber at event time, with the same rules REST applies to a
 query (design.md §5): the class-level ``find`` permission and pointer permissions, the row's read
 list (``_rperm``) against the subscriber's identities, protected fields and ``keys``. The
-subscriber's session is re-read at most every ``live_query_auth_seconds`` (and swept at that
-pace while idle), so a revoked or expired session ends its subscriptions with error 209, and a
-provider removed from a care team stops receiving that patient's events.
+subscriber's session and roles are cached; a revocation (logout, password change, deletion) or a
+role change arrives as a change event and drops the cache at once, so a revoked session ends its
+subscriptions with error 209 and a provider removed from a care team stops receiving that
+patient's events immediately. An *expired* session is noticed by the sweep, within
+``live_query_sweep_seconds``.
 
 Nothing here waits on a client: events are put on each connection's bounded queue, and a
 connection whose queue overflows is told so (error 100) and closed, instead of slowing others.

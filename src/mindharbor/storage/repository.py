@@ -328,17 +328,8 @@ class Repository:
         if not is_object_id(object_id):
             raise ObjectNotFound()
         schema = await self._schema_for_write(class_name, body)
-        grant = self.policy.check(schema, "update")
+        existing = await self._lock_writable(schema, object_id, "update")
         table = self.table(schema)
-        stmt = (
-            sa.select(table)
-            .where(table.c.objectId == object_id, self.policy.write_filter(table, grant))
-            .with_for_update()
-        )
-        current = (await self.conn.execute(stmt)).mappings().first()
-        if current is None:
-            raise ObjectNotFound()
-        existing = dict(current)
         if self.store.files is not None and not self.auth.is_master:
             await self.store.files.check_refs(self.auth, body, existing)
         request = SaveRequest(self, schema, object_id, existing, dict(body))
@@ -358,6 +349,21 @@ class Repository:
             ChangeEvent(schema.name, "update", object_id, existing, {**existing, **values})
         )
         return {"updatedAt": iso(now), **prepared.echo}
+
+    async def _lock_writable(self, schema: ClassSchema, object_id: str, op: str) -> dict[str, Any]:
+        """The stored row, locked for this transaction, if the caller may ``op`` it; else 101
+        exactly as for a missing object."""
+        grant = self.policy.check(schema, op)
+        table = self.table(schema)
+        stmt = (
+            sa.select(table)
+            .where(table.c.objectId == object_id, self.policy.write_filter(table, grant))
+            .with_for_update()
+        )
+        current = (await self.conn.execute(stmt)).mappings().first()
+        if current is None:
+            raise ObjectNotFound()
+        return dict(current)
 
     def _prepare(self, request: SaveRequest, existing: dict[str, Any] | None) -> PreparedWrite:
         """Client changes (validated with the caller's rights) + what hooks decided."""
@@ -395,17 +401,9 @@ class Repository:
         schema = await self.lookup_schema(class_name)
         if schema is None or not is_object_id(object_id):
             raise ObjectNotFound()
-        grant = self.policy.check(schema, "delete")
+        current = await self._lock_writable(schema, object_id, "delete")
         table = self.table(schema)
-        stmt = (
-            sa.select(table)
-            .where(table.c.objectId == object_id, self.policy.write_filter(table, grant))
-            .with_for_update()
-        )
-        current = (await self.conn.execute(stmt)).mappings().first()
-        if current is None:
-            raise ObjectNotFound()
-        request = DeleteRequest(self, schema, dict(current))
+        request = DeleteRequest(self, schema, current)
         for hook in self.store.hooks.before_delete.get(schema.name, ()):
             await hook(request)
         await self.conn.execute(table.delete().where(table.c.objectId == object_id))

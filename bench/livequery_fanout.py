@@ -74,12 +74,15 @@ from bench.find_messages import (
     account,
     create_many,
     environment,
+    fmt,
     free_port,
     own_cpu_seconds,
+    party,
     percentile,
     pointer,
     postgres_version,
     process_tree_cpu_seconds,
+    render_table,
     run_batched,
     scratch_database,
     stop_server,
@@ -605,11 +608,6 @@ class Findings:
     other_frames: list[str] = field(default_factory=list)
 
 
-def party(obj: dict[str, Any], name: str) -> str | None:
-    value = obj.get(name)
-    return value.get("objectId") if isinstance(value, dict) else None
-
-
 def decode_frames(clients: Sequence[Client], writes: Sequence[Write]) -> Findings:
     """Match every frame to its write; anything a client should not have seen is a leak."""
     by_id = {w.object_id: w for w in writes if w.object_id}
@@ -732,14 +730,6 @@ COLUMNS = (
 )
 
 
-def fmt(value: Any, suffix: str = "") -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.1f}{suffix}"
-    return f"{value:,}{suffix}"
-
-
 def rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
     out = []
     for ph in report["phases"]:
@@ -766,20 +756,6 @@ def rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
                 )
             )
     return out
-
-
-def render_table(columns: tuple[str, ...], body_rows: list[tuple[str, ...]]) -> str:
-    body = [columns, *body_rows]
-    widths = [max(len(r[i]) for r in body) for i in range(len(columns))]
-    lines = [
-        "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(r, widths, strict=True))
-        )
-        for r in body
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def render(report: dict[str, Any]) -> str:

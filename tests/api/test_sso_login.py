@@ -7,12 +7,9 @@ SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -28,8 +25,8 @@ from tests.api.identity_helpers import (
     sign_up,
     unique_name,
 )
-from tests.auth.test_oidc import AUDIENCE, ISSUER, MESSAGE, JwksServer, sign
-from tests.support import LiveServer, ParseClient, free_port
+from tests.auth.test_oidc import AUDIENCE, ISSUER, MESSAGE, JwksServer, serve_jwks, sign
+from tests.support import LiveServer, ParseClient
 
 INVALID_OIDC = {"code": 101, "error": MESSAGE}
 
@@ -41,32 +38,9 @@ def signing_key() -> RSAKey:
 
 @pytest.fixture(scope="module")
 def jwks(signing_key: RSAKey) -> Iterator[JwksServer]:
-    port = free_port()
-    state = JwksServer(f"http://127.0.0.1:{port}/.well-known/jwks.json")
-    state.publish(signing_key)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            state.hits += 1
-            body = json.dumps(state.jwks).encode()
-            self.send_response(state.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with serve_jwks() as state:
+        state.publish(signing_key)
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=10)
 
 
 def oidc_settings(jwks: JwksServer, **overrides: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -50,8 +51,9 @@ class JwksServer:
         self.jwks = {"keys": [k.as_dict(private=False) for k in keys]}
 
 
-@pytest.fixture
-def jwks_server() -> Iterator[JwksServer]:
+@contextmanager
+def serve_jwks() -> Iterator[JwksServer]:
+    """A real HTTP server on 127.0.0.1 publishing a JwksServer's keys (shared with SSO tests)."""
     port = free_port()
     state = JwksServer(f"http://127.0.0.1:{port}/.well-known/jwks.json")
 
@@ -77,6 +79,12 @@ def jwks_server() -> Iterator[JwksServer]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def jwks_server() -> Iterator[JwksServer]:
+    with serve_jwks() as state:
+        yield state
 
 
 @pytest.fixture

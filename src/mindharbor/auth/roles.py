@@ -9,6 +9,7 @@ on the very next request in every worker; nothing has to be invalidated.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -36,44 +37,57 @@ def validate_role_name(name: object) -> str:
     return name
 
 
-async def roles_of(repo: Repository, user_id: str) -> frozenset[str]:
-    """Names of every role the user holds, directly or through inheritance."""
+def held_role_names(repo: Repository, user_id: Any) -> sa.Select[Any] | None:
+    """One SELECT of the names of every role ``user_id`` (a value or a SQL expression) holds,
+    directly or inherited up to ``MAX_ROLE_DEPTH`` levels: a recursive CTE over the ``users``
+    and ``roles`` relations of ``_Role``. None when there is no ``_Role`` class yet."""
     schema = repo.schema_or_none("_Role")
     if schema is None:
-        return frozenset()
+        return None
     roles = repo.table(schema)
     users = repo.join_table(schema, "users")
     inherits = repo.join_table(schema, "roles")
-    held = set(
-        (
-            await repo.conn.execute(sa.select(users.c.owningId).where(users.c.relatedId == user_id))
-        ).scalars()
+    held = (
+        sa.select(users.c.owningId.label("id"), sa.literal_column("0").label("depth"))
+        .where(users.c.relatedId == user_id)
+        .cte("held_roles", recursive=True)
     )
-    frontier = set(held)
-    for _ in range(MAX_ROLE_DEPTH):
-        if not frontier:
-            break
-        parents = set(
-            (
-                await repo.conn.execute(
-                    sa.select(inherits.c.owningId).where(inherits.c.relatedId.in_(frontier))
-                )
-            ).scalars()
+    # UNION (not ALL) on (id, depth) and the depth bound end the recursion even on a cycle.
+    held = held.union(
+        sa.select(inherits.c.owningId, held.c.depth + 1).where(
+            inherits.c.relatedId == held.c.id, held.c.depth < MAX_ROLE_DEPTH
         )
-        frontier = parents - held
-        held |= frontier
-    names: set[str] = set()
-    if held:
-        found = await repo.conn.execute(sa.select(roles.c.name).where(roles.c.objectId.in_(held)))
-        names = {n for n in found.scalars() if n}
-    # Unexpired emergency ("break the glass") grants act as read-only roles for one patient.
+    )
+    return sa.select(roles.c.name).where(
+        roles.c.objectId.in_(sa.select(held.c.id)), roles.c.name.is_not(None)
+    )
+
+
+def emergency_patients(user_id: Any, now: Any) -> sa.Select[Any]:
+    """Patients the user holds an unexpired emergency ("break the glass") grant for."""
     grants = emergency_grant_table
-    patients = await repo.conn.execute(
-        sa.select(grants.c.patientId).where(
-            grants.c.userId == user_id, grants.c.expiresAt > utcnow()
-        )
+    return sa.select(grants.c.patientId).where(grants.c.userId == user_id, grants.c.expiresAt > now)
+
+
+def emergency_role(patient_id: str) -> str:
+    return f"emergency_{patient_id}"
+
+
+async def roles_of(repo: Repository, user_id: str) -> frozenset[str]:
+    """Names of every role the user holds, directly or through inheritance, plus a read-only
+    ``emergency_<patient>`` role per unexpired emergency grant. One statement."""
+    kind: Any = sa.literal_column("'e'").label("kind")
+    grants = emergency_patients(user_id, utcnow()).add_columns(kind)
+    roles = held_role_names(repo, user_id)
+    stmt = (
+        grants
+        if roles is None
+        else sa.union_all(roles.add_columns(sa.literal_column("'r'").label("kind")), grants)
     )
-    names.update(f"emergency_{patient}" for patient in patients.scalars())
+    names: set[str] = set()
+    for value, which in (await repo.conn.execute(stmt)).all():
+        if value:
+            names.add(emergency_role(value) if which == "e" else value)
     return frozenset(names)
 
 

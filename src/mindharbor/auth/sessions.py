@@ -15,7 +15,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from mindharbor.auth.roles import STAFF_ROLES, roles_of
+from mindharbor.auth.roles import (
+    STAFF_ROLES,
+    emergency_patients,
+    emergency_role,
+    held_role_names,
+    roles_of,
+)
 from mindharbor.errors import InvalidSessionToken
 from mindharbor.security.auth import Auth
 from mindharbor.settings import Settings
@@ -74,40 +80,96 @@ async def create_session(
     return token, {"objectId": created["objectId"], "expiresAt": expires}
 
 
+_SESSION_COLUMNS = (
+    "objectId",
+    "user",
+    "expiresAt",
+    "restricted",
+    "_last_used_at",
+    "_idle_minutes",
+    "installationId",
+)
+
+
+# Built statements by the tables they read (tables are rebuilt when a class's schema changes,
+# so a stale entry is never looked up again); the statement holds no data, only its shape.
+_STATEMENTS: dict[tuple[Any, ...], sa.CompoundSelect] = {}
+
+
+def _resolve_statement(repo: Repository, session: sa.Table) -> sa.CompoundSelect:
+    role_schema = repo.schema_or_none("_Role")
+    key = (session, None if role_schema is None else repo.table(role_schema))
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        if len(_STATEMENTS) > 32:
+            _STATEMENTS.clear()
+        stmt = _STATEMENTS[key] = _build_resolve_statement(repo, session)
+    return stmt
+
+
+def _build_resolve_statement(repo: Repository, session: sa.Table) -> sa.CompoundSelect:
+    """Session row, role names and emergency grants for one token hash, in ONE statement.
+
+    Rows are ``(kind, value, <session columns>)``: one ``s`` row carrying the session, then an
+    ``r`` row per role held (recursive CTE over the role relations) and an ``e`` row per
+    unexpired emergency grant, all keyed on the session's user inside the database. No row: no
+    such session. Nothing is cached: every call reads the current session, memberships and
+    grants, so a revocation or a role change applies to the very next request in every worker.
+    Parameters: ``token_hash`` and ``now``.
+    """
+    found = (
+        sa.select(*(session.c[name] for name in _SESSION_COLUMNS))
+        .where(session.c._session_token_hash == sa.bindparam("token_hash", type_=sa.Text))
+        .cte("found_session")
+    )
+    user = sa.select(found.c.user).scalar_subquery()
+    blanks = [sa.cast(sa.null(), found.c[name].type).label(name) for name in _SESSION_COLUMNS[1:]]
+    parts: list[sa.Select[Any]] = [
+        sa.select(
+            sa.literal_column("'s'").label("kind"),
+            *(found.c[name].label(name) for name in _SESSION_COLUMNS),
+        )
+    ]
+    roles = held_role_names(repo, user)
+    if roles is not None:
+        parts.append(
+            sa.select(sa.literal_column("'r'"), roles.subquery().c.name.label("objectId"), *blanks)
+        )
+    grants = emergency_patients(user, sa.bindparam("now", type_=sa.DateTime)).subquery()
+    parts.append(sa.select(sa.literal_column("'e'"), grants.c.patientId, *blanks))
+    return sa.union_all(*parts)
+
+
 async def resolve(repo: Repository, token: str) -> Auth:
-    """The ``Auth`` for a presented token, or 209 for an unknown, expired or idle one."""
+    """The ``Auth`` for a presented token, or 209 for an unknown, expired or idle one.
+
+    One round trip (``_resolve_statement``), plus the last-used update at most once a minute.
+    """
     schema = repo.schema_or_none("_Session")
     if schema is None or not isinstance(token, str) or len(token) > 200:
         raise InvalidSessionToken()
     table = repo.table(schema)
-    row = (
-        (
-            await repo.conn.execute(
-                sa.select(
-                    table.c.objectId,
-                    table.c.user,
-                    table.c.expiresAt,
-                    table.c.restricted,
-                    table.c._last_used_at,
-                    table.c._idle_minutes,
-                    table.c.installationId,
-                ).where(table.c._session_token_hash == token_hash(token))
-            )
-        )
-        .mappings()
-        .first()
-    )
     now = utcnow()
+    result = await repo.conn.execute(
+        _resolve_statement(repo, table), {"token_hash": token_hash(token), "now": now}
+    )
+    row: Any = None
+    roles: set[str] = set()
+    for found in result.mappings():
+        kind, value = found["kind"], found["objectId"]
+        if kind == "s":
+            row = found
+        elif value:
+            roles.add(emergency_role(value) if kind == "e" else value)
     if row is None or row["user"] is None or _expired(row, now):
         raise InvalidSessionToken()
     if now - row["_last_used_at"] > TOUCH_EVERY:
         await repo.conn.execute(
             table.update().where(table.c.objectId == row["objectId"]).values(_last_used_at=now)
         )
-    roles = await roles_of(repo, row["user"])
     return Auth(
         user_id=row["user"],
-        roles=roles,
+        roles=frozenset(roles),
         session_id=row["objectId"],
         installation_id=row["installationId"],
         restricted=bool(row["restricted"]),

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := tests/compat/node_modules/.installed-stamp
 
-.PHONY: run test lint format bench docs install node-deps clean
+.PHONY: run test lint format bench bench-compare docs install node-deps clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,13 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.find_messages
+
+# MindHarbor against Parse Server 9 on one scratch PostgreSQL cluster; writes bench/RESULTS.md.
+# Needs PostgreSQL's server binaries, Node/npm, Redis for S6, and wrk (installed here if missing).
+# Extra options: make bench-compare BENCH_ARGS="--scale 1 --duration 5"
+bench-compare: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y --no-install-recommends wrk
+	$(BIN)/python -m bench.compare $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) tests/compat/node_modules

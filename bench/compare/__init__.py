@@ -1,0 +1,1 @@
+"""MindHarbor against Parse Server, side by side (``make bench-compare``)."""

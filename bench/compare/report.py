@@ -1,0 +1,201 @@
+"""Tables for the terminal and for bench/RESULTS.md, from the run's JSON.
+
+Figures per scenario and server are **medians over rounds**; the ratios are the **median of the
+per-round ratios** (MindHarbor's round divided by Parse's round of the same rotation), which
+cancels more of a shared machine's drift than dividing the two medians would.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from bench.compare.load import DESCRIPTIONS
+
+BASELINE = "parse"
+SUBJECT = "mindharbor"
+
+
+def med(rows: list[dict[str, Any]], key: str) -> float | None:
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def ratio(rows_a: list[dict[str, Any]], rows_b: list[dict[str, Any]], key: str) -> float | None:
+    pairs = [
+        a[key] / b[key] for a, b in zip(rows_a, rows_b, strict=False) if a.get(key) and b.get(key)
+    ]
+    return statistics.median(pairs) if pairs else None
+
+
+def fmt(value: float | None, digits: int = 0, suffix: str = "") -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}{suffix}"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def scenario_table(scale: dict[str, Any]) -> str:
+    header = [
+        "scenario",
+        "server",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+        "leak probes",
+        "wrk CPU",
+        "server CPU",
+        "machine busy",
+    ]
+    rows: list[list[str]] = []
+    for scenario, arms in scale["rounds"].items():
+        for key, rounds in arms.items():
+            rows.append(
+                [
+                    scenario,
+                    key,
+                    fmt(med(rounds, "rps")),
+                    fmt(med(rounds, "p50_ms"), 1),
+                    fmt(med(rounds, "p99_ms"), 1),
+                    str(sum(r["errors"] for r in rounds)),
+                    f"{sum(r['leaks'] for r in rounds)} leaks / {sum(r['probes'] for r in rounds)}",
+                    fmt((med(rounds, "wrk_cpu") or 0) * 100, 0, "%"),
+                    fmt((med(rounds, "server_cpu") or 0) * 100, 0, "%"),
+                    fmt((med(rounds, "machine_busy") or 0) * 100, 0, "%"),
+                ]
+            )
+    return table(header, rows)
+
+
+def ratio_table(scale: dict[str, Any]) -> str:
+    header = ["scenario", "compared with", "req/s ratio", "p99 ratio", "target (S2-S5)"]
+    rows: list[list[str]] = []
+    for scenario, arms in scale["rounds"].items():
+        if SUBJECT not in arms:
+            continue
+        for base in ("parse", "parse-stock"):
+            if base not in arms:
+                continue
+            rps = ratio(arms[SUBJECT], arms[base], "rps")
+            p99 = ratio(arms[SUBJECT], arms[base], "p99_ms")
+            target = "-"
+            if scenario != "S1" and base == BASELINE and rps is not None and p99 is not None:
+                met = rps >= 2.0 and p99 <= 0.5
+                target = "met" if met else "**not met** (≥ 2x req/s and ≤ 0.5x p99)"
+            rows.append([scenario, base, fmt(rps, 2, "x"), fmt(p99, 2, "x"), target])
+        if "mindharbor-noaudit" in arms:
+            rows.append(
+                [
+                    scenario,
+                    "MindHarbor, audit off",
+                    fmt(ratio(arms[SUBJECT], arms["mindharbor-noaudit"], "rps"), 2, "x"),
+                    fmt(ratio(arms[SUBJECT], arms["mindharbor-noaudit"], "p99_ms"), 2, "x"),
+                    "(cost of read auditing)",
+                ]
+            )
+    return table(header, rows)
+
+
+def live_table(scale: dict[str, Any]) -> str:
+    header = [
+        "server",
+        "subscribers",
+        "writes",
+        "events",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "write p50 ms",
+        "missing",
+        "unexpected",
+    ]
+    rows = [
+        [
+            key,
+            str(r["subscribers"]),
+            str(r["writes"]),
+            str(r["delivered"]),
+            fmt(r["p50_ms"], 1),
+            fmt(r["p99_ms"], 1),
+            fmt(r["max_ms"], 1),
+            fmt(r["write_p50_ms"], 1),
+            str(r["missing"]),
+            str(r["unexpected"]),
+        ]
+        for key, r in scale["live"].items()
+    ]
+    return table(header, rows)
+
+
+def ceiling_table(scale: dict[str, Any]) -> str:
+    header = ["script", "what it runs", "tx/s", "p50 ms", "p99 ms"]
+    rows = [
+        [name, r["what"], fmt(r["tps"]), fmt(r["p50_ms"], 1), fmt(r["p99_ms"], 1)]
+        for name, r in scale["ceiling"].items()
+    ]
+    return table(header, rows)
+
+
+def render(payload: dict[str, Any]) -> str:
+    parts: list[str] = []
+    for scale in payload["scales"]:
+        parts.append(
+            f"### Scale {scale['scale']}: {scale['patients']:,} patients, "
+            f"{scale['providers']:,} providers\n"
+        )
+        parts.append(scenario_table(scale) + "\n")
+        parts.append(
+            "Ratios, MindHarbor (read audit on) ÷ the other server, median of per-round ratios:\n"
+        )
+        parts.append(ratio_table(scale) + "\n")
+        logins = scale.get("login_seconds", {})
+        if logins:
+            parts.append(
+                "One login alone, sequential median (mostly the password hash): "
+                + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in logins.items())
+                + "\n"
+            )
+        if scale.get("live"):
+            parts.append("S6 LiveQuery fan-out (committed write → event at its subscriber):\n")
+            parts.append(live_table(scale) + "\n")
+        if scale.get("ceiling"):
+            parts.append("Database ceiling (pgbench, the same SQL straight to PostgreSQL):\n")
+            parts.append(ceiling_table(scale) + "\n")
+        if scale.get("failures"):
+            parts.append(
+                "**Failures:**\n\n" + "\n".join(f"- {f}" for f in scale["failures"]) + "\n"
+            )
+    return "\n".join(parts)
+
+
+def document(payload: dict[str, Any], tables: str) -> str:
+    env = payload["environment"]
+    cfg = payload["config"]
+    scenarios = "\n".join(f"- **{k}** {v}" for k, v in DESCRIPTIONS.items())
+    settings = "\n".join(f"- {k}: {v}" for k, v in env.items())
+    return f"""# MindHarbor vs Parse Server: results
+
+Generated by `make bench-compare` (`{cfg["command"]}`). Do not edit by hand: rerun it.
+How the run works and how to read it: bench/README.md (section `compare`).
+
+## Setup
+
+{settings}
+- workers per server: {cfg["workers"]} (Node `cluster` workers for Parse, uvicorn workers for
+  MindHarbor); one server loaded at a time, order rotated every round
+- load: wrk, {cfg["connections"]} connections, {cfg["threads"]} thread(s), {cfg["rounds"]} rounds
+  of {cfg["duration"]:.0f} s per scenario and server after {cfg["warmup"]:.0f} s warm-up
+
+Scenarios:
+
+{scenarios}
+- **S6** LiveQuery: subscribers on `Message` where `to` = me; providers write at a fixed rate
+
+{tables}
+"""

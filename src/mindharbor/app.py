@@ -103,13 +103,22 @@ class MindHarbor:
 
     async def parse_api(self, request: Request) -> Response:
         path = "/" + request.path_params.get("path", "")
-        return await self._handle(request, path, self.dispatcher.call)
+        return await self._handle(request, path, self.dispatcher.call, in_transaction=True)
 
-    async def _handle(self, request: Request, path: str, call: Any) -> Response:
+    async def _handle(
+        self, request: Request, path: str, call: Any, *, in_transaction: bool = False
+    ) -> Response:
+        """``in_transaction``: ``call`` is the dispatcher, which resolves the session in the
+        request's own unit of work."""
         request_id = uuid.uuid4().hex
         try:
             api = await build_request(
-                request, path, self.settings, self.resolve_session, request_id
+                request,
+                path,
+                self.settings,
+                self.resolve_session,
+                request_id,
+                resolve_later=sessions.resolve if in_transaction else None,
             )
             reply = await call(api)
             return json_response(reply.body, reply.status, reply.headers)

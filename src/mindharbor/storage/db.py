@@ -203,8 +203,16 @@ class Store:
 
     # -- the unit of work -----------------------------------------------------------------------
     @asynccontextmanager
-    async def unit_of_work(self, auth: Auth) -> AsyncIterator[Repository]:
-        """One transaction: yields a ``Repository`` for ``auth``; commits on success only."""
+    async def unit_of_work(
+        self, auth: Auth, *, resolve: Callable[[Repository], Awaitable[Auth]] | None = None
+    ) -> AsyncIterator[Repository]:
+        """One transaction: yields a ``Repository`` for ``auth``; commits on success only.
+
+        ``resolve`` (a request's session check) runs first, inside the same transaction, with a
+        system repository; the ``Auth`` it returns replaces ``auth``. So a request checks its
+        session and does its work on one connection, in one transaction, and the check reads
+        the session and memberships as committed when the request began.
+        """
         lock = self._sqlite_lock
         if lock is not None:
             await lock.acquire()
@@ -214,9 +222,11 @@ class Store:
                     # Other workers may have added fields; a bounded-staleness refresh.
                     await self.reload_schemas(conn)
                     await conn.commit()
-                repo = Repository(conn, self, auth)
                 try:
                     async with conn.begin():
+                        if resolve is not None:
+                            auth = await resolve(Repository(conn, self, Auth.system()))
+                        repo = Repository(conn, self, auth)
                         yield repo
                         for flush in self.hooks.before_commit:
                             await flush(repo)

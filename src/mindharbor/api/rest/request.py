@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.requests import Request
@@ -19,7 +19,12 @@ from mindharbor.errors import InvalidJSON, RequestTooLarge, Unauthorized
 from mindharbor.security.auth import Auth
 from mindharbor.settings import Settings
 
+if TYPE_CHECKING:
+    from mindharbor.storage.repository import Repository
+
 SessionResolver = Callable[[str, "ApiRequest"], Awaitable[Auth]]
+# Resolves a token inside a unit of work that is already open (``Store.unit_of_work(resolve=)``).
+InTransactionResolver = Callable[["Repository", str], Awaitable[Auth]]
 
 # JS SDK body keys that carry credentials or options rather than data.
 _SDK_KEYS = {
@@ -53,6 +58,9 @@ class ApiRequest:
     user_agent: str | None = None
     path_params: dict[str, str] = field(default_factory=dict)
     trace_id: str | None = None
+    # A session token not resolved yet: the dispatcher resolves it inside the request's own
+    # unit of work (``auth`` is anonymous until then). None once ``auth`` is the session's.
+    pending_session: Callable[[Repository], Awaitable[Auth]] | None = None
 
     def audit_meta(self) -> dict[str, Any]:
         """Request context for audit entries (never bodies or query values)."""
@@ -98,8 +106,14 @@ async def build_request(
     settings: Settings,
     resolve_session: SessionResolver,
     trace_id: str | None = None,
+    resolve_later: InTransactionResolver | None = None,
 ) -> ApiRequest:
-    """Authenticate and normalise one HTTP request to the Parse API."""
+    """Authenticate and normalise one HTTP request to the Parse API.
+
+    With ``resolve_later``, a session token is not resolved here: ``pending_session`` is set
+    and the dispatcher resolves it in the request's unit of work (one transaction instead of
+    two). Only a caller that hands the request to the dispatcher may pass it.
+    """
     raw = await read_body(request, settings.max_body_bytes)
     body = decode_json_body(raw) if request.method in ("POST", "PUT", "DELETE") else {}
     headers = request.headers
@@ -143,11 +157,24 @@ async def build_request(
         api.body = data
     token = cred("x-parse-session-token", "_SessionToken")
     if token is not None and not api.auth.is_master:
-        api.auth = await resolve_session(token, api)
         api.session_token = token
+        if resolve_later is not None:
+            api.pending_session = _deferred(resolve_later, token, installation)
+            return api
+        api.auth = await resolve_session(token, api)
     if installation:
         api.auth = replace(api.auth, installation_id=installation)
     return api
+
+
+def _deferred(
+    resolve: InTransactionResolver, token: str, installation: str | None
+) -> Callable[[Repository], Awaitable[Auth]]:
+    async def pending(repo: Repository) -> Auth:
+        auth = await resolve(repo, token)
+        return replace(auth, installation_id=installation) if installation else auth
+
+    return pending
 
 
 def _check_client_key(headers: Any, body: dict[str, Any], settings: Settings) -> None:

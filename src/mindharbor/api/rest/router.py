@@ -23,6 +23,7 @@ from mindharbor.errors import (
     ParseError,
     error_body,
 )
+from mindharbor.security.auth import Auth
 from mindharbor.storage.db import Store
 from mindharbor.storage.repository import Repository
 
@@ -110,6 +111,22 @@ class Dispatcher:
         self.store = store
 
     async def call(self, req: ApiRequest, repo: Repository | None = None) -> Reply:
+        pending = req.pending_session
+        if pending is not None:
+            req.pending_session = None
+            if repo is None and req.path.rstrip("/") != "/batch":
+                # The usual case: the session is checked in the request's own transaction.
+                async with self.store.unit_of_work(req.auth, resolve=pending) as uow:
+                    req.auth = uow.auth
+                    return await self._dispatch(req, uow, owned=True)
+            async with self.store.unit_of_work(Auth.system()) as system:
+                req.auth = await pending(system)
+        return await self._dispatch(req, repo)
+
+    async def _dispatch(
+        self, req: ApiRequest, repo: Repository | None, *, owned: bool = False
+    ) -> Reply:
+        """``owned``: ``repo`` is this call's own unit of work (not a transactional batch's)."""
         if req.auth.restricted and (req.method, req.path.rstrip("/")) not in RESTRICTED_ALLOWED:
             raise OperationForbidden(
                 "Multi-factor enrolment is required: call enrollMfa and confirmMfa first."
@@ -120,17 +137,18 @@ class Dispatcher:
             return await self.batch(req)
         route, params = resolve(req.method, req.path)
         req.path_params = params
-        if req.auth.restricted and (req.method, req.path.rstrip("/")) not in RESTRICTED_ALLOWED:
-            raise OperationForbidden(
-                "Multi-factor enrolment is required: call enrollMfa and confirmMfa first."
-            )
-        if repo is not None:
+        if repo is not None and not owned:
             return await route.handler(repo, req)
+        if repo is not None:
+            return await self._run(route, req, repo)
         async with self.store.unit_of_work(req.auth) as uow:
-            uow.meta = req.audit_meta()
-            if route.writes and req.request_id and req.method in ("POST", "PUT"):
-                await uow.claim_request_id(req.request_id)
-            return await route.handler(uow, req)
+            return await self._run(route, req, uow)
+
+    async def _run(self, route: Route, req: ApiRequest, uow: Repository) -> Reply:
+        uow.meta = req.audit_meta()
+        if route.writes and req.request_id and req.method in ("POST", "PUT"):
+            await uow.claim_request_id(req.request_id)
+        return await route.handler(uow, req)
 
     async def batch(self, req: ApiRequest) -> Reply:
         """``POST /batch``: each entry is checked as its own request with the caller's rights."""

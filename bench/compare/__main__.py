@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from bench.compare import ceiling, live, load, parse_server, report
+from bench.compare import ceiling, hashcost, live, load, parse_server, report
 from bench.compare.cluster import Cluster
 from bench.compare.dataset import Seeded, check_visibility, scale_name, seed_mindharbor, seed_parse
 from bench.compare.servers import Arm, check_alive, start, stop
@@ -390,6 +390,11 @@ async def main_async(cfg: Config) -> int:
     try:
         env = environment(await cluster.version(), parse_version)
         log(f"PostgreSQL {env['postgres']} on :{cluster.port}; Parse Server {parse_version}")
+        env["hash_cpu_seconds"] = {
+            "mindharbor (argon2id)": hashcost.mindharbor_verify_cpu(),
+            "parse (bcrypt 10)": hashcost.parse_verify_cpu(),
+        }
+        log(f"password verify CPU: {env['hash_cpu_seconds']}")
         for scale in cfg.scales:
             results.append(await run_scale(cluster, scale, cfg, master_key))
     finally:

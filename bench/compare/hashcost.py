@@ -1,0 +1,42 @@
+"""The password hash's CPU cost on each server, measured alone, for reading S1 and S5.
+
+A login is bound by one password verify: MindHarbor's argon2id (argon2-cffi's RFC 9106 profile,
+64 MiB, 3 passes, 4 lanes) and Parse's bcrypt (cost 10, @node-rs/bcrypt). Each is timed in CPU
+seconds, single-threaded callers, median of 15, so the comparison of S1 can say how much of the
+gap is the hash and how much is the server.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import time
+
+from bench.compare.parse_server import PARSE_DIR
+from mindharbor.auth.passwords import hash_password, verify_password
+
+PASSWORD = "bench-harbor-passphrase"
+
+
+def mindharbor_verify_cpu(samples: int = 15) -> float:
+    stored = hash_password(PASSWORD)
+    verify_password(stored, PASSWORD)
+    cpu = []
+    for _ in range(samples):
+        started = time.process_time()  # all threads: argon2's lanes run on threads of their own
+        ok, _upgraded = verify_password(stored, PASSWORD)
+        cpu.append(time.process_time() - started)
+        assert ok
+    return statistics.median(cpu)
+
+
+def parse_verify_cpu() -> float:
+    out = subprocess.run(
+        ["node", str(PARSE_DIR / "hashcost.js")],
+        cwd=PARSE_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return float(json.loads(out)["cpu_seconds"])

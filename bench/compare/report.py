@@ -220,4 +220,26 @@ Scenarios:
 - **S6** LiveQuery: subscribers on `Message` where `to` = me; providers write at a fixed rate
 
 {tables}
+## What differs between the servers, on purpose
+
+- **Access control.** Parse checks the session, resolves roles and filters rows by `_rperm`;
+  so does MindHarbor, in the SQL. MindHarbor also re-reads the session and the role closure in
+  every request's own transaction, so a logout, a revoked session or a care-team change applies
+  to the next request in every worker. Parse keeps users and roles in a per-process cache (5 s by
+  default), so a revoked session can keep working on another worker until that cache expires.
+- **Read auditing.** With auditing on (MindHarbor's default), every read of PHI also inserts an
+  `AuditLog` row in the same transaction: each read is a write and a WAL flush at commit. Parse
+  has no equivalent; the `mindharbor-noaudit` rows show what auditing costs.
+- **Writes.** A MindHarbor message write checks that sender and recipient are the patient and
+  their care team, sets `from` and the ACL itself, writes an audit entry and publishes the
+  LiveQuery event through Redis. Parse stores what the client sends (`from` and the ACL included)
+  and publishes through Redis too.
+- **Password hashes.** MindHarbor verifies argon2id (64 MiB, 3 passes, 4 lanes), Parse bcrypt
+  cost 10: the CPU of one verify alone is in the setup list (`hash_cpu_seconds`). S1 is judged
+  against that floor: MindHarbor's login rate may fall below Parse's by that ratio, no more. S5
+  contains 10% logins, so the hash weighs on it too.
+- **Indexes.** Parse on PostgreSQL indexes no pointer field and not `_Session.sessionToken`; the
+  `parse` rows have MindHarbor's indexes added through Parse's schema API, `parse-stock` does
+  not. Neither server has a GIN index Parse could use on `_rperm` (its filter is
+  `_rperm IS NULL OR _rperm && ...`).
 """

@@ -55,6 +55,8 @@ def parse_iso(value: Any) -> datetime:
 
 
 def iso(value: datetime) -> str:
+    if value.tzinfo is None and value.year >= 1000:  # the stored kind: isoformat is faster
+        return value.isoformat(timespec="milliseconds") + "Z"
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 

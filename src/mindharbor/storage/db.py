@@ -9,6 +9,7 @@ caches of schema changes) are queued with ``on_commit`` and run after the commit
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -50,6 +51,15 @@ log = logging.getLogger(__name__)
 
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _json_loads(text: str) -> Any:
+    """orjson for speed; the standard library for what orjson refuses (integers beyond 64
+    bits, which PostgreSQL's JSONB can hold)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def translate_db_error(exc: sa.exc.DBAPIError) -> ParseError | None:
@@ -109,6 +119,7 @@ class Store:
         return create_async_engine(
             url,
             json_serializer=_json_dumps,
+            json_deserializer=_json_loads,
             pool_size=10,
             max_overflow=10,
             connect_args={

@@ -111,6 +111,18 @@ class FindResult:
 
 
 _FILE_HOLDING_TYPES = frozenset({"File", "Array", "Object"})
+# A find returns every column but the permission lists: only the SQL filter reads those.
+_UNRETURNED = frozenset({"_rperm", "_wperm"})
+_RETURNED: dict[sa.Table, tuple[sa.Column[Any], ...]] = {}
+
+
+def _returned_columns(table: sa.Table) -> tuple[sa.Column[Any], ...]:
+    columns = _RETURNED.get(table)
+    if columns is None:
+        if len(_RETURNED) > 256:
+            _RETURNED.clear()  # tables are rebuilt when a schema changes; drop old versions
+        columns = _RETURNED[table] = tuple(c for c in table.c if c.name not in _UNRETURNED)
+    return columns
 
 
 class Repository:
@@ -175,13 +187,15 @@ class Repository:
         rows: list[dict[str, Any]] = []
         if query.limit > 0:
             stmt = (
-                sa.select(table)
+                sa.select(*_returned_columns(table))
                 .where(cond)
                 .order_by(*order_by(self.compiler, schema, table, query.order))
                 .limit(query.limit)
                 .offset(query.skip)
             )
-            rows = [dict(r) for r in (await self.conn.execute(stmt)).mappings()]
+            result = await self.conn.execute(stmt)
+            keys = tuple(result.keys())
+            rows = [dict(zip(keys, r, strict=True)) for r in result]
         objects = [self.encode(schema, row) for row in rows]
         if self._audits_reads(schema):
             self.audit_trail.queries.append({class_name: query.where})
@@ -272,18 +286,28 @@ class Repository:
             "updatedAt": iso(row["updatedAt"]),
         }
         for spec in schema.fields.values():
-            if spec.name in hidden:
+            name, kind = spec.name, spec.type
+            if name in hidden:
                 continue
-            if spec.type == "Relation":
-                out[spec.name] = {"__type": "Relation", "className": spec.target_class}
+            if kind == "Relation":
+                out[name] = {"__type": "Relation", "className": spec.target_class}
                 continue
-            value = row.get(spec.name)
-            if value is not None:
-                out[spec.name] = from_column(spec, value)
-                if files is not None and spec.type in _FILE_HOLDING_TYPES:
+            value = row.get(name)
+            if value is None:
+                continue
+            # The common kinds inline (same result as from_column), the rest through it.
+            if kind == "Pointer":
+                out[name] = {"__type": "Pointer", "className": spec.target_class, "objectId": value}
+            elif kind == "Date":
+                out[name] = {"__type": "Date", "iso": iso(value)}
+            elif kind == "String" or kind == "Boolean":
+                out[name] = value
+            else:
+                out[name] = from_column(spec, value)
+                if files is not None and kind in _FILE_HOLDING_TYPES:
                     # Signed, expiring URLs are minted here, for a row the caller was allowed
                     # to read, so every face (REST, include, GraphQL, LiveQuery) gets them.
-                    out[spec.name] = files.sign_refs(out[spec.name], self.auth)
+                    out[name] = files.sign_refs(out[name], self.auth)
         if row.get("_acl") is not None:
             out["ACL"] = row["_acl"]
         return out

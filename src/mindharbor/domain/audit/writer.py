@@ -72,7 +72,21 @@ async def record(
         "_wperm": _WRITERS,
     }
     row["_hash"] = entry_digest(row)
-    await repo.conn.execute(repo.table(schema).insert().values(row))
+    await repo.conn.execute(_insert_into(repo.table(schema)), row)
+
+
+# One INSERT construct per AuditLog table version, executed with the row as parameters: no
+# statement is rebuilt per entry, and its compiled form comes from SQLAlchemy's cache.
+_INSERTS: dict[Any, Any] = {}
+
+
+def _insert_into(table: Any) -> Any:
+    stmt = _INSERTS.get(table)
+    if stmt is None:
+        if len(_INSERTS) > 8:
+            _INSERTS.clear()
+        stmt = _INSERTS[table] = table.insert()
+    return stmt
 
 
 def _query_shape(where: Any) -> Any:

@@ -73,19 +73,38 @@ def emergency_role(patient_id: str) -> str:
     return f"emergency_{patient_id}"
 
 
+# Built statements by the ``_Role`` table version they read (None: no ``_Role`` class yet).
+# Reusing one statement object keeps SQLAlchemy's cache key memoized on it; it holds no data.
+_STATEMENTS: dict[Any, Any] = {}
+
+
+def _roles_statement(repo: Repository) -> Any:
+    schema = repo.schema_or_none("_Role")
+    key = None if schema is None else repo.table(schema)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        if len(_STATEMENTS) > 32:
+            _STATEMENTS.clear()
+        user = sa.bindparam("user_id", type_=sa.Text)
+        kind: Any = sa.literal_column("'e'").label("kind")
+        grants = emergency_patients(user, sa.bindparam("now", type_=sa.DateTime)).add_columns(kind)
+        roles = held_role_names(repo, user)
+        stmt = (
+            grants
+            if roles is None
+            else sa.union_all(roles.add_columns(sa.literal_column("'r'").label("kind")), grants)
+        )
+        _STATEMENTS[key] = stmt
+    return stmt
+
+
 async def roles_of(repo: Repository, user_id: str) -> frozenset[str]:
     """Names of every role the user holds, directly or through inheritance, plus a read-only
-    ``emergency_<patient>`` role per unexpired emergency grant. One statement."""
-    kind: Any = sa.literal_column("'e'").label("kind")
-    grants = emergency_patients(user_id, utcnow()).add_columns(kind)
-    roles = held_role_names(repo, user_id)
-    stmt = (
-        grants
-        if roles is None
-        else sa.union_all(roles.add_columns(sa.literal_column("'r'").label("kind")), grants)
-    )
+    ``emergency_<patient>`` role per unexpired emergency grant. One statement, read afresh on
+    every call (nothing is cached but the statement's shape)."""
+    result = await repo.conn.execute(_roles_statement(repo), {"user_id": user_id, "now": utcnow()})
     names: set[str] = set()
-    for value, which in (await repo.conn.execute(stmt)).all():
+    for value, which in result.all():
         if value:
             names.add(emergency_role(value) if which == "e" else value)
     return frozenset(names)

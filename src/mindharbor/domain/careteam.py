@@ -127,11 +127,18 @@ def record_acl(
 async def _check_message_parties(request: SaveRequest, patient_id: str, patient_user: str) -> None:
     """Messages flow between a patient and their care team, or within that care team."""
     team = care_team_role(patient_id)
+    auth = request.auth
     for field in ("from", "to"):
         party = _pointer_id(request.value(field))
-        if party is None:
+        if party is None or party == patient_user:
             continue
-        if party != patient_user and team not in await roles_of(request.repo.system(), party):
+        # The caller's own roles were read in this same transaction when its session was
+        # resolved; anyone else's are read now.
+        if party == auth.user_id and not auth.is_master:
+            held = auth.roles
+        else:
+            held = await roles_of(request.repo.system(), party)
+        if team not in held:
             raise ValidationFailed(f"The message's {field} is not the patient or their care team.")
 
 

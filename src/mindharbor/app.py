@@ -13,13 +13,13 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from mindharbor import __version__
 from mindharbor.api import graphql, live_query, openapi
+from mindharbor.api.cors import Cors
 from mindharbor.api.rest import files as files_api
 from mindharbor.api.rest.reply import Reply
 from mindharbor.api.rest.request import ApiRequest, build_request
@@ -38,13 +38,30 @@ from mindharbor.storage.db import Store
 log = logging.getLogger("mindharbor")
 
 
+_JSON_TYPE = "application/json; charset=utf-8"
+_CONTENT_TYPE_JSON = (b"content-type", _JSON_TYPE.encode("latin-1"))
+
+
+class JsonResponse(Response):
+    """Bytes already encoded with orjson; its headers are built here without Starlette's
+    generic ``init_headers`` (content-length, then the fixed JSON content type)."""
+
+    media_type = _JSON_TYPE
+
+    def __init__(self, body: bytes, status: int) -> None:
+        self.status_code = status
+        self.background = None
+        self.body = body
+        self.raw_headers = [
+            (b"content-length", str(len(body)).encode("latin-1")),
+            _CONTENT_TYPE_JSON,
+        ]
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        orjson.dumps(body),
-        status_code=status,
-        headers=headers,
-        media_type="application/json; charset=utf-8",
-    )
+    if not headers and status >= 200 and status not in (204, 304):
+        return JsonResponse(orjson.dumps(body), status)
+    return Response(orjson.dumps(body), status_code=status, headers=headers, media_type=_JSON_TYPE)
 
 
 class MindHarbor:
@@ -193,10 +210,8 @@ def create_app(settings: Settings) -> Starlette:
         ],
         middleware=[
             Middleware(
-                CORSMiddleware,
-                allow_origins=["*"],
+                Cors,
                 allow_methods=[*methods, "OPTIONS"],
-                allow_headers=["*"],
                 expose_headers=["X-Parse-Job-Status-Id", "X-Parse-Push-Status-Id"],
             )
         ],

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine.interfaces import Compiled
 
 from mindharbor.auth.roles import (
     STAFF_ROLES,
@@ -91,20 +92,33 @@ _SESSION_COLUMNS = (
 )
 
 
-# Built statements by the tables they read (tables are rebuilt when a class's schema changes,
-# so a stale entry is never looked up again); the statement holds no data, only its shape.
-_STATEMENTS: dict[tuple[Any, ...], sa.CompoundSelect] = {}
+# The resolve statement compiled for one dialect, by the tables it reads and that dialect. Tables
+# are rebuilt when a class's schema changes, so a stale entry is never looked up again; a
+# compiled form holds no data, only the statement's SQL and its bound-parameter slots.
+_COMPILED: dict[tuple[Any, ...], Compiled] = {}
 
 
-def _resolve_statement(repo: Repository, session: sa.Table) -> sa.CompoundSelect:
+def _resolve_compiled(repo: Repository, session: sa.Table) -> Compiled:
+    """``_build_resolve_statement`` compiled once per (session table, role table, dialect).
+
+    Executing the compiled form skips SQLAlchemy's per-call cache-key lookup; it stays a
+    bound-parameter statement (``token_hash``, ``now``), so no input is ever put into the SQL.
+    """
     role_schema = repo.schema_or_none("_Role")
-    key = (session, None if role_schema is None else repo.table(role_schema))
-    stmt = _STATEMENTS.get(key)
-    if stmt is None:
-        if len(_STATEMENTS) > 32:
-            _STATEMENTS.clear()
-        stmt = _STATEMENTS[key] = _build_resolve_statement(repo, session)
-    return stmt
+    dialect = repo.conn.dialect
+    key = (session, None if role_schema is None else repo.table(role_schema), dialect)
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        if len(_COMPILED) > 32:
+            _COMPILED.clear()
+        compiled = _COMPILED[key] = _build_resolve_statement(repo, session).compile(dialect=dialect)
+    return compiled
+
+
+def _execute_compiled(
+    conn: sa.Connection, compiled: Compiled, params: dict[str, Any]
+) -> sa.CursorResult[Any]:
+    return conn._execute_compiled(compiled, [params])
 
 
 def _build_resolve_statement(repo: Repository, session: sa.Table) -> sa.CompoundSelect:
@@ -143,22 +157,24 @@ def _build_resolve_statement(repo: Repository, session: sa.Table) -> sa.Compound
 async def resolve(repo: Repository, token: str) -> Auth:
     """The ``Auth`` for a presented token, or 209 for an unknown, expired or idle one.
 
-    One round trip (``_resolve_statement``), plus the last-used update at most once a minute.
+    One round trip (``_resolve_compiled``), plus the last-used update at most once a minute.
     """
     schema = repo.schema_or_none("_Session")
     if schema is None or not isinstance(token, str) or len(token) > 200:
         raise InvalidSessionToken()
     table = repo.table(schema)
     now = utcnow()
-    result = await repo.conn.execute(
-        _resolve_statement(repo, table), {"token_hash": token_hash(token), "now": now}
+    result = await repo.conn.run_sync(
+        _execute_compiled,
+        _resolve_compiled(repo, table),
+        {"token_hash": token_hash(token), "now": now},
     )
     row: Any = None
     roles: set[str] = set()
-    for found in result.mappings():
-        kind, value = found["kind"], found["objectId"]
+    for found in result:
+        kind, value = found[0], found[1]  # (kind, objectId, <session columns>)
         if kind == "s":
-            row = found
+            row = found._mapping
         elif value:
             roles.add(emergency_role(value) if kind == "e" else value)
     if row is None or row["user"] is None or _expired(row, now):

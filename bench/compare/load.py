@@ -258,6 +258,22 @@ class Sampler:
         await self.client.aclose()
 
 
+async def settle(server_pid: int | None, timeout: float = 30.0) -> float:
+    """Wait until the server is idle: wrk abandons the requests in flight when its time is up,
+    and a server that is still working through them (64 queued logins take seconds) would bill
+    that work to the next run. Returns the seconds waited."""
+    started = time.perf_counter()
+    if server_pid is None:
+        return 0.0
+    while time.perf_counter() - started < timeout:
+        before = process_tree_cpu_seconds(server_pid)
+        await asyncio.sleep(0.5)
+        after = process_tree_cpu_seconds(server_pid)
+        if before is None or after is None or (after - before) / 0.5 < 0.1:
+            break
+    return time.perf_counter() - started
+
+
 async def measure(
     url: str,
     data_file: Path,
@@ -269,6 +285,7 @@ async def measure(
     server_pid: int | None,
 ) -> WrkResult:
     """One measured wrk run with the leak sampler beside it and CPU accounting around it."""
+    await settle(server_pid)
     stop = asyncio.Event()
     probes, leaks, errors = sampler.probes, sampler.leaks, len(sampler.errors)
     task = asyncio.create_task(sampler.run(stop))

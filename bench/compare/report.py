@@ -211,8 +211,9 @@ How the run works and how to read it: bench/README.md (section `compare`).
 {settings}
 - workers per server: {cfg["workers"]} (Node `cluster` workers for Parse, uvicorn workers for
   MindHarbor); one server loaded at a time, order rotated every round
-- load: wrk, {cfg["connections"]} connections, {cfg["threads"]} thread(s), {cfg["rounds"]} rounds
-  of {cfg["duration"]:.0f} s per scenario and server after {cfg["warmup"]:.0f} s warm-up
+- load: wrk, {cfg["connections"]} connections ({cfg["login_connections"]} in S1),
+  {cfg["threads"]} thread(s), {cfg["rounds"]} rounds of {cfg["duration"]:.0f} s per scenario and
+  server after {cfg["warmup"]:.0f} s warm-up; each run starts once the server is idle
 
 Scenarios:
 

@@ -336,7 +336,7 @@ async def sequential_login(arm: Arm, count: int = 15) -> float:
     patient = arm.seeded.patients[-1]
     times = []
     async with httpx.AsyncClient(
-        base_url=arm.base_url, headers={"X-Parse-Application-Id": arm.app_id}
+        base_url=arm.base_url, headers={"X-Parse-Application-Id": arm.app_id}, timeout=60.0
     ) as client:
         for _ in range(count):
             started = time.perf_counter()
@@ -407,6 +407,11 @@ async def main_async(cfg: Config) -> int:
         log(f"password verify CPU: {env['hash_cpu_seconds']}")
         for scale in cfg.scales:
             results.append(await run_scale(cluster, scale, cfg, master_key))
+            if cfg.write_results:  # a later scale that fails must not lose this one's figures
+                partial = {"config": asdict(cfg), "environment": env}
+                partial["scales"] = [asdict(r) for r in results]
+                RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
+                RESULTS_JSON.write_text(json.dumps(partial, indent=1, default=str))
     finally:
         cluster.stop()
     payload = {"config": asdict(cfg), "environment": env, "scales": [asdict(r) for r in results]}

@@ -261,22 +261,11 @@ async def seed_mindharbor(base_url: str, app_id: str, master_key: str, scale: fl
         read: list[bool] = []
         for p in patients:
             provider = providers[p.provider].user_id
-            for by_patient, is_read, body in message_turns(p):
-                sender, recipient = (p.user_id, provider) if by_patient else (provider, p.user_id)
-                calls.append(
-                    (
-                        "POST",
-                        "/classes/Message",
-                        {
-                            "conversationId": p.conversation_id,
-                            "from": pointer("_User", sender),
-                            "to": pointer("_User", recipient),
-                            "patient": pointer("PatientProfile", p.profile_id),
-                            "body": body,
-                            "isRead": False,
-                        },
-                    )
-                )
+            for by_patient, is_read, text in message_turns(p):
+                body = new_message("mindharbor", p, provider, by_patient=by_patient, text=text)
+                # The master key sends as somebody: it names the sender the server would set.
+                body["from"] = pointer("_User", p.user_id if by_patient else provider)
+                calls.append(("POST", "/classes/Message", body))
                 read.append(is_read)
         created = await run_batched(master, "messages", calls)
         # A new message is always unread; the older half becomes read by the master key's
@@ -305,6 +294,37 @@ async def seed_mindharbor(base_url: str, app_id: str, master_key: str, scale: fl
 
 def team(profile_id: str) -> str:
     return f"careTeam_{profile_id}"
+
+
+def parse_acl(patient: Patient, *, patient_writes: bool = True) -> dict[str, Any]:
+    """The ACL a Parse app sends with a patient's record: the patient and their care team."""
+    return {
+        patient.user_id: {"read": True, "write": True} if patient_writes else {"read": True},
+        f"role:{team(patient.profile_id)}": {"read": True, "write": True},
+    }
+
+
+def new_message(
+    kind: str, patient: Patient, provider_id: str, *, by_patient: bool, text: str
+) -> dict[str, Any]:
+    """A new, unread message of the patient's thread, as each server's app sends it.
+
+    MindHarbor sets ``from`` (the session's user) and the ACL itself; a Parse app must send both.
+    """
+    sender, recipient = (
+        (patient.user_id, provider_id) if by_patient else (provider_id, patient.user_id)
+    )
+    body: dict[str, Any] = {
+        "conversationId": patient.conversation_id,
+        "to": pointer("_User", recipient),
+        "patient": pointer("PatientProfile", patient.profile_id),
+        "body": text,
+        "isRead": False,
+    }
+    if kind == "parse":
+        body["from"] = pointer("_User", sender)
+        body["ACL"] = parse_acl(patient)
+    return body
 
 
 async def seed_parse(base_url: str, app_id: str, master_key: str, scale: float) -> Seeded:
@@ -360,12 +380,6 @@ async def seed_parse(base_url: str, app_id: str, master_key: str, scale: float) 
             ],
         )
 
-        def acl(p: Patient, patient_writes: bool) -> dict[str, Any]:
-            return {
-                p.user_id: {"read": True, "write": True} if patient_writes else {"read": True},
-                f"role:{team(p.profile_id)}": {"read": True, "write": True},
-            }
-
         await run_batched(
             master,
             "profile care teams",
@@ -375,7 +389,7 @@ async def seed_parse(base_url: str, app_id: str, master_key: str, scale: float) 
                     f"/classes/PatientProfile/{p.profile_id}",
                     {
                         "careTeam": pointer("_Role", role["objectId"]),
-                        "ACL": acl(p, True),
+                        "ACL": parse_acl(p),
                     },
                 )
                 for p, role in zip(patients, roles, strict=True)
@@ -392,7 +406,7 @@ async def seed_parse(base_url: str, app_id: str, master_key: str, scale: float) 
                         "patient": pointer("PatientProfile", p.profile_id),
                         "assessor": pointer("_User", providers[p.provider].user_id),
                         **assessment_fields(i, k),
-                        "ACL": acl(p, False),
+                        "ACL": parse_acl(p, patient_writes=False),
                     },
                 )
                 for i, p in enumerate(patients)
@@ -402,23 +416,9 @@ async def seed_parse(base_url: str, app_id: str, master_key: str, scale: float) 
         calls: list[Call] = []
         for p in patients:
             provider = providers[p.provider].user_id
-            for by_patient, is_read, body in message_turns(p):
-                sender, recipient = (p.user_id, provider) if by_patient else (provider, p.user_id)
-                calls.append(
-                    (
-                        "POST",
-                        "/classes/Message",
-                        {
-                            "conversationId": p.conversation_id,
-                            "from": pointer("_User", sender),
-                            "to": pointer("_User", recipient),
-                            "patient": pointer("PatientProfile", p.profile_id),
-                            "body": body,
-                            "isRead": is_read,
-                            "ACL": acl(p, True),
-                        },
-                    )
-                )
+            for by_patient, is_read, text in message_turns(p):
+                body = new_message("parse", p, provider, by_patient=by_patient, text=text)
+                calls.append(("POST", "/classes/Message", body | {"isRead": is_read}))
         await run_batched(master, "messages", calls)
     return Seeded(
         "parse",
@@ -431,14 +431,6 @@ async def seed_parse(base_url: str, app_id: str, master_key: str, scale: float) 
             "messages": len(calls),
         },
     )
-
-
-def parse_acl_for_message(seeded: Seeded, patient: Patient) -> dict[str, Any]:
-    """The ACL a Parse app sends with a new message (the server would not add one)."""
-    return {
-        patient.user_id: {"read": True, "write": True},
-        f"role:{team(patient.profile_id)}": {"read": True, "write": True},
-    }
 
 
 async def check_visibility(

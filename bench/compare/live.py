@@ -15,13 +15,12 @@ import json
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from bench.compare.dataset import Patient, Seeded, parse_acl_for_message
+from bench.compare.dataset import Patient, Seeded, new_message
 from bench.find_messages import pointer
 
 CONNECT_CONCURRENCY = 20
@@ -141,16 +140,7 @@ async def fan_out(
             patient = sub.patient
             provider = seeded.provider_of(patient)
             marker = f"live-{kind}-{seq}-{time.time_ns()}"
-            body: dict[str, Any] = {
-                "conversationId": patient.conversation_id,
-                "to": pointer("_User", patient.user_id),
-                "patient": pointer("PatientProfile", patient.profile_id),
-                "body": marker,
-                "isRead": False,
-            }
-            if kind == "parse":
-                body["from"] = pointer("_User", provider.user_id)
-                body["ACL"] = parse_acl_for_message(seeded, patient)
+            body = new_message(kind, patient, provider.user_id, by_patient=False, text=marker)
             started = time.perf_counter()
             response = await http.post(
                 "/parse/classes/Message",

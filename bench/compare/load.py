@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 import httpx
 
-from bench.compare.dataset import PASSWORD, Patient, Seeded, parse_acl_for_message, team
+from bench.compare.dataset import PASSWORD, Patient, Seeded, new_message, team
 from bench.find_messages import pointer, process_tree_cpu_seconds
 
 LUA = Path(__file__).resolve().parent / "lua" / "scenario.lua"
@@ -57,17 +57,13 @@ def lua_string(text: str) -> str:
 
 
 def send_body(kind: str, seeded: Seeded, patient: Patient) -> str:
-    provider = seeded.provider_of(patient)
-    body: dict[str, Any] = {
-        "conversationId": patient.conversation_id,
-        "to": pointer("_User", provider.user_id),
-        "patient": pointer("PatientProfile", patient.profile_id),
-        "body": "How are you feeling since the last session? Please reply when you can.",
-        "isRead": False,
-    }
-    if kind == "parse":  # Parse stores what the app sends: the sender and the ACL are the app's
-        body["from"] = pointer("_User", patient.user_id)
-        body["ACL"] = parse_acl_for_message(seeded, patient)
+    body = new_message(
+        kind,
+        patient,
+        seeded.provider_of(patient).user_id,
+        by_patient=True,
+        text="How are you feeling since the last session? Please reply when you can.",
+    )
     return json.dumps(body, separators=(",", ":"))
 
 

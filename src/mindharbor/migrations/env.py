@@ -2,7 +2,9 @@
 
 from alembic import context
 
+from mindharbor.storage.db import VERSION_TABLE
+
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=None, version_table="_alembic_version")
+context.configure(connection=connection, target_metadata=None, version_table=VERSION_TABLE)
 with context.begin_transaction():
     context.run_migrations()

@@ -21,6 +21,8 @@ import orjson
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -163,40 +165,81 @@ class Store:
 
     # -- migrations -----------------------------------------------------------------------------
     async def migrate(self) -> None:
-        """Run Alembic for server tables, then create or extend every class table."""
-        async with self.engine.begin() as conn:
-            if self.dialect == "postgresql":
-                await conn.execute(sa.text("SELECT pg_advisory_xact_lock(7315001)"))
-            await conn.run_sync(_run_alembic)
-            await self._sync_builtin_classes(conn)
+        """Run Alembic for server tables, then create or extend every class table.
+
+        Every worker runs this at startup, while other workers may already be serving, so on a
+        database that is already current it must not take a lock that waits for (or makes wait)
+        a request or the audit sealer: each step checks first and changes only what is missing.
+        Before its first DDL (an upgrade) the migration also takes the sealer's lock (after its
+        own; the sealer takes only its own), so a seal never interleaves with it; a deadlock with
+        a request that touched the same tables in another order is retried: PostgreSQL aborted
+        the migration's transaction, so nothing of it was applied.
+        """
+        for attempt in range(1, _MIGRATE_ATTEMPTS + 1):
+            try:
+                async with self.engine.begin() as conn:
+                    before_ddl = _SealerLock(self.dialect)
+                    if self.dialect == "postgresql":
+                        await conn.execute(sa.text("SELECT pg_advisory_xact_lock(7315001)"))
+                    await conn.run_sync(_run_alembic, before_ddl)
+                    await self._sync_builtin_classes(conn, before_ddl)
+                break
+            except sa.exc.DBAPIError as exc:
+                state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+                if state != "40P01" or attempt == _MIGRATE_ATTEMPTS:
+                    raise
+                log.warning("schema migration deadlocked (attempt %d); retrying", attempt)
+                await asyncio.sleep(0.2 * attempt)
         await self.reload_schemas()
 
-    async def _sync_builtin_classes(self, conn: AsyncConnection) -> None:
+    async def _sync_builtin_classes(self, conn: AsyncConnection, before_ddl: _SealerLock) -> None:
         stored = {
             name: ClassSchema.from_store(name, data)
             for name, data, _ in (await conn.execute(sa.select(schema_table))).all()
         }
         for builtin in self._builtin.values():
-            merged = merge_builtin(builtin, stored.get(builtin.name))
-            await write_schema_row(conn, merged, exists=builtin.name in stored)
+            current = stored.get(builtin.name)
+            merged = merge_builtin(builtin, current)
+            if current is None or merged.to_store() != current.to_store():
+                await write_schema_row(conn, merged, exists=current is not None)
             stored[builtin.name] = merged
         for schema in stored.values():
-            await conn.run_sync(self._ensure_tables, schema)
-        for statement in APPEND_ONLY_GUARDS[self.dialect]:
-            await conn.execute(sa.text(statement))
-        for statement in BOOKING_GUARDS[self.dialect]:
+            await conn.run_sync(self._ensure_tables, schema, before_ddl)
+        if self.dialect == "postgresql":
+            present = {
+                (table, name)
+                for table, name in (await conn.execute(sa.text(_PG_TRIGGERS_PRESENT))).all()
+            }
+            for table, name, statement in PG_APPEND_ONLY_TRIGGERS:
+                if (table, name) not in present:
+                    await conn.run_sync(before_ddl)
+                    await conn.execute(sa.text(PG_APPEND_ONLY_FUNCTION))
+                    await conn.execute(sa.text(statement))
+        else:
+            for statement in SQLITE_APPEND_ONLY_TRIGGERS:
+                await conn.execute(sa.text(statement))
+        for statement in BOOKING_GUARDS[self.dialect]:  # checks first, in SQL
             await conn.execute(sa.text(statement))
 
-    def _ensure_tables(self, sync_conn: sa.Connection, schema: ClassSchema) -> None:
+    def _ensure_tables(
+        self,
+        sync_conn: sa.Connection,
+        schema: ClassSchema,
+        before_ddl: Callable[[sa.Connection], None] | None = None,
+    ) -> None:
         """Create missing tables, columns and indexes for a class (idempotent)."""
         inspector = sa.inspect(sync_conn)
         for table in self.tables.all_tables(schema):
             if not inspector.has_table(table.name):
+                if before_ddl is not None:
+                    before_ddl(sync_conn)
                 table.create(sync_conn)
                 continue
             existing = {c["name"] for c in inspector.get_columns(table.name)}
             for column in table.columns:
                 if column.name not in existing:
+                    if before_ddl is not None:
+                        before_ddl(sync_conn)
                     col_type = column.type.compile(dialect=sync_conn.dialect)
                     sync_conn.execute(
                         sa.text(
@@ -207,6 +250,8 @@ class Store:
             index_names = {i["name"] for i in inspector.get_indexes(table.name)}
             for index in table.indexes:
                 if index.name not in index_names:
+                    if before_ddl is not None:
+                        before_ddl(sync_conn)
                     index.create(sync_conn, checkfirst=True)
 
     async def ensure_tables(self, conn: AsyncConnection, schema: ClassSchema) -> None:
@@ -258,30 +303,34 @@ class Store:
 
 
 # The audit log and its seals refuse UPDATE and DELETE in the database itself, whoever asks.
-APPEND_ONLY_GUARDS = {
-    "postgresql": [
-        """CREATE OR REPLACE FUNCTION mindharbor_append_only() RETURNS trigger AS $$
-           BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql""",
-        *[
-            statement
-            for table in ("AuditLog", "_AuditSeal")
-            for statement in (
-                f'DROP TRIGGER IF EXISTS append_only ON "{table}"',
-                f'CREATE TRIGGER append_only BEFORE UPDATE OR DELETE ON "{table}" '
-                "FOR EACH ROW EXECUTE FUNCTION mindharbor_append_only()",
-                f'DROP TRIGGER IF EXISTS append_only_truncate ON "{table}"',
-                f'CREATE TRIGGER append_only_truncate BEFORE TRUNCATE ON "{table}" '
-                "FOR EACH STATEMENT EXECUTE FUNCTION mindharbor_append_only()",
-            )
-        ],
-    ],
-    "sqlite": [
-        f'CREATE TRIGGER IF NOT EXISTS "{table}_no_{op.lower()}" BEFORE {op} ON "{table}" '
-        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
-        for table in ("AuditLog", "_AuditSeal")
-        for op in ("UPDATE", "DELETE")
-    ],
-}
+# Created only where missing: CREATE/DROP TRIGGER locks the table against every writer.
+_APPEND_ONLY_TABLES = ("AuditLog", "_AuditSeal")
+PG_APPEND_ONLY_FUNCTION = """CREATE OR REPLACE FUNCTION mindharbor_append_only() RETURNS trigger
+    AS $$ BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$ LANGUAGE plpgsql"""
+PG_APPEND_ONLY_TRIGGERS = [
+    (
+        table,
+        name,
+        f'CREATE TRIGGER {name} BEFORE {events} ON "{table}" FOR EACH {level} '
+        "EXECUTE FUNCTION mindharbor_append_only()",
+    )
+    for table in _APPEND_ONLY_TABLES
+    for name, events, level in (
+        ("append_only", "UPDATE OR DELETE", "ROW"),
+        ("append_only_truncate", "TRUNCATE", "STATEMENT"),
+    )
+]
+_PG_TRIGGERS_PRESENT = """SELECT c.relname, t.tgname FROM pg_trigger t
+    JOIN pg_class c ON c.oid = t.tgrelid
+    WHERE c.relnamespace = 'public'::regnamespace AND NOT t.tgisinternal"""
+SQLITE_APPEND_ONLY_TRIGGERS = [
+    f'CREATE TRIGGER IF NOT EXISTS "{table}_no_{op.lower()}" BEFORE {op} ON "{table}" '
+    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+    for table in _APPEND_ONLY_TABLES
+    for op in ("UPDATE", "DELETE")
+]
+_MIGRATE_ATTEMPTS = 5
+VERSION_TABLE = "_alembic_version"  # also in migrations/env.py
 
 
 # No provider is booked twice at once (domain/appointments.py): an exclusion constraint checked at
@@ -306,10 +355,31 @@ def _quote(conn: sa.Connection, name: str) -> str:
     return conn.dialect.identifier_preparer.quote(name)
 
 
-def _run_alembic(sync_conn: sa.Connection) -> None:
+class _SealerLock:
+    """Takes the audit sealer's lock once, before a migration's first DDL statement.
+
+    A migration that changes nothing never takes it (a seal of a long backlog may hold it for
+    a while, and a starting worker should not wait for that)."""
+
+    def __init__(self, dialect: str) -> None:
+        self.needed = dialect == "postgresql"
+
+    def __call__(self, sync_conn: sa.Connection) -> None:
+        if self.needed:
+            sync_conn.execute(sa.text("SELECT pg_advisory_xact_lock(7315002)"))
+            self.needed = False
+
+
+def _run_alembic(sync_conn: sa.Connection, before_ddl: _SealerLock) -> None:
     cfg = Config()
-    cfg.set_main_option("script_location", str(Path(__file__).parent.parent / "migrations"))
+    script_location = str(Path(__file__).parent.parent / "migrations")
+    cfg.set_main_option("script_location", script_location)
     cfg.attributes["connection"] = sync_conn
+    context = MigrationContext.configure(sync_conn, opts={"version_table": VERSION_TABLE})
+    current = set(context.get_current_heads())
+    if current == set(ScriptDirectory.from_config(cfg).get_heads()):
+        return
+    before_ddl(sync_conn)
     command.upgrade(cfg, "head")
 
 

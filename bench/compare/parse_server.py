@@ -365,9 +365,6 @@ def _index_name(class_name: str, keys: Mapping[str, int]) -> str:
 def _wanted_indexes() -> dict[str, dict[str, dict[str, int]]]:
     """MindHarbor's indexes, as Parse index specs by class and then by index name."""
     wanted: dict[str, dict[str, dict[str, int]]] = {}
-    for class_name, fields in CLASSES.items():
-        specs = [{field: 1} for field, kind in fields.items() if kind["type"] == "Pointer"]
-        wanted[class_name] = {_index_name(class_name, spec): spec for spec in specs}
     compound: list[tuple[str, dict[str, int]]] = [
         ("IntakeAssessment", {"patient": 1, "assessmentDate": -1}),
         ("Message", {"to": 1, "isRead": 1, "createdAt": -1}),
@@ -375,6 +372,15 @@ def _wanted_indexes() -> dict[str, dict[str, dict[str, int]]]:
         ("_Session", {"sessionToken": 1}),
         ("_Session", {"user": 1}),
     ]
+    for class_name, fields in CLASSES.items():
+        # As in MindHarbor: a pointer that leads a compound index gets no index of its own.
+        leading = {next(iter(spec)) for name, spec in compound if name == class_name}
+        specs = [
+            {field: 1}
+            for field, kind in fields.items()
+            if kind["type"] == "Pointer" and field not in leading
+        ]
+        wanted[class_name] = {_index_name(class_name, spec): spec for spec in specs}
     for class_name, spec in compound:
         wanted.setdefault(class_name, {})[_index_name(class_name, spec)] = spec
     return wanted

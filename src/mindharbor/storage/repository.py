@@ -341,7 +341,12 @@ class Repository:
             row.update({"_acl": None, "_rperm": readers, "_wperm": writers})
         check_required(schema, row)
         table = self.table(schema)
-        await self._execute_write(table.insert().values(row))
+        if all(key in table.c and not isinstance(v, sa.ClauseElement) for key, v in row.items()):
+            # The row as parameters of a plain INSERT: SQLAlchemy's cache key and compiled form
+            # then depend on the table and the columns named, not on a new VALUES construct.
+            await self._execute_write(table.insert(), row)
+        else:  # a value that is SQL, or a key that is no column: let .values() say so
+            await self._execute_write(table.insert().values(row))
         await self._apply_relations(schema, row["objectId"], prepared.relations)
         await self._after_save(schema, row, None, request.context)
         self._note_write(schema, "create", row["objectId"], list(prepared.values))
@@ -508,9 +513,9 @@ class Repository:
         """Answer with ``error`` but keep this transaction's writes (e.g. a failed-login count)."""
         self.deferred_error = error
 
-    async def _execute_write(self, stmt: Any) -> None:
+    async def _execute_write(self, stmt: Any, params: dict[str, Any] | None = None) -> None:
         try:
-            await self.conn.execute(stmt)
+            await self.conn.execute(stmt, params)
         except sa.exc.IntegrityError as exc:
             raise DuplicateValue() from exc
 

@@ -58,6 +58,10 @@ def column_type(spec: FieldSpec) -> Any:
     return _COLUMN_TYPES.get(spec.type, JSONType)
 
 
+# Classes whose rows the server writes with one fixed ACL (domain/audit/writer.py).
+UNIFORM_ACL_CLASSES = frozenset({"AuditLog"})
+
+
 def join_table_name(class_name: str, field_name: str) -> str:
     return f"_Join:{field_name}:{class_name}"
 
@@ -78,18 +82,23 @@ def build_table(schema: ClassSchema, metadata: sa.MetaData) -> sa.Table:
         if spec.has_column:
             cols.append(sa.Column(spec.name, column_type(spec)))
     table = sa.Table(schema.name, metadata, *cols)
+    # Every index costs every write: a pointer that leads a declared compound index is served
+    # by that index and gets none of its own.
+    leading = {next(iter(keys)) for keys in schema.indexes.values() if keys}
     for spec in schema.fields.values():
         if spec.unique:
             sa.Index(f"uq_{schema.name}_{spec.name}", table.c[spec.name], unique=True)
-        elif spec.type == "Pointer":
+        elif spec.type == "Pointer" and spec.name not in leading:
             sa.Index(f"ix_{schema.name}_{spec.name}", table.c[spec.name])
     sa.Index(f"ix_{schema.name}_createdAt", table.c.createdAt)
     if schema.name == "_Session":
         sa.Index("uq__Session_token_hash", table.c._session_token_hash, unique=True)
-    # A JSON array cannot be indexed usefully in SQLite; PostgreSQL gets a GIN index for `&&`.
-    sa.Index(f"ix_{schema.name}__rperm", table.c._rperm, postgresql_using="gin").ddl_if(
-        dialect="postgresql"
-    )
+    # A JSON array cannot be indexed usefully in SQLite; PostgreSQL gets a GIN index for `&&`,
+    # except where every row carries the same readers (the index would match every row).
+    if schema.name not in UNIFORM_ACL_CLASSES:
+        sa.Index(f"ix_{schema.name}__rperm", table.c._rperm, postgresql_using="gin").ddl_if(
+            dialect="postgresql"
+        )
     for index_name, keys in schema.indexes.items():
         exprs = []
         for key, direction in keys.items():

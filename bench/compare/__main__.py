@@ -407,7 +407,8 @@ async def main_async(cfg: Config) -> int:
         log(f"password verify CPU: {env['hash_cpu_seconds']}")
         for scale in cfg.scales:
             results.append(await run_scale(cluster, scale, cfg, master_key))
-            if cfg.write_results:  # a later scale that fails must not lose this one's figures
+            # A later scale that fails must not lose this one's figures.
+            if cfg.write_results and not cfg.seed_only:
                 partial = {"config": asdict(cfg), "environment": env}
                 partial["scales"] = [asdict(r) for r in results]
                 RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
@@ -417,7 +418,7 @@ async def main_async(cfg: Config) -> int:
     payload = {"config": asdict(cfg), "environment": env, "scales": [asdict(r) for r in results]}
     text = report.render(payload)
     print(text)
-    if cfg.write_results:
+    if cfg.write_results and not cfg.seed_only:  # seeding alone measures nothing
         RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
         RESULTS_JSON.write_text(json.dumps(payload, indent=1, default=str))
         RESULTS_MD.write_text(report.document(payload, text))

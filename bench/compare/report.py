@@ -164,8 +164,48 @@ def ceiling_table(scale: dict[str, Any]) -> str:
     return table(header, rows)
 
 
+def growth_table(scales: list[dict[str, Any]]) -> str:
+    """The smallest scale against the largest, per scenario and server: how cost grows with
+    data. Each figure is that scale's median; the ratio divides the two medians (the scales
+    ran minutes apart, so there are no paired rounds)."""
+    small, large = scales[0], scales[-1]
+    factor = large["scale"] / small["scale"]
+    header = [
+        "scenario",
+        "server",
+        f"req/s at {small['scale']:g}",
+        f"req/s at {large['scale']:g}",
+        f"req/s ratio ({factor:g}x data)",
+        f"p99 ms at {small['scale']:g}",
+        f"p99 ms at {large['scale']:g}",
+    ]
+    rows: list[list[str]] = []
+    for scenario, arms in large["rounds"].items():
+        for key, rounds in arms.items():
+            before = small["rounds"].get(scenario, {}).get(key)
+            if not before:
+                continue
+            rps_small, rps_large = med(before, "rps"), med(rounds, "rps")
+            rows.append(
+                [
+                    scenario,
+                    key,
+                    fmt(rps_small),
+                    fmt(rps_large),
+                    fmt(rps_large / rps_small if rps_small and rps_large else None, 2, "x"),
+                    fmt(med(before, "p99_ms"), 1),
+                    fmt(med(rounds, "p99_ms"), 1),
+                ]
+            )
+    return table(header, rows)
+
+
 def render(payload: dict[str, Any]) -> str:
     parts: list[str] = []
+    measured = [s for s in payload["scales"] if s["rounds"]]
+    if len(measured) > 1:
+        parts.append("### How cost grows with data\n")
+        parts.append(growth_table(measured) + "\n")
     for scale in payload["scales"]:
         parts.append(
             f"### Scale {scale['scale']}: {scale['patients']:,} patients, "
@@ -240,7 +280,8 @@ Scenarios:
   against that floor: MindHarbor's login rate may fall below Parse's by that ratio, no more. S5
   contains 10% logins, so the hash weighs on it too.
 - **Indexes.** Parse on PostgreSQL indexes no pointer field and not `_Session.sessionToken`; the
-  `parse` rows have MindHarbor's indexes added through Parse's schema API, `parse-stock` does
-  not. Neither server has a GIN index Parse could use on `_rperm` (its filter is
+  `parse` rows have MindHarbor's indexes added through Parse's schema API (each pointer, except
+  one that leads a compound index, and the compound indexes), `parse-stock` does not. Neither
+  server has a GIN index Parse could use on `_rperm` (its filter is
   `_rperm IS NULL OR _rperm && ...`).
 """

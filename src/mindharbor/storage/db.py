@@ -64,10 +64,15 @@ def _json_loads(text: str) -> Any:
         return json.loads(text)
 
 
+def sqlstate(exc: sa.exc.DBAPIError) -> str | None:
+    """PostgreSQL's SQLSTATE of a driver error (None on SQLite)."""
+    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+
+
 def translate_db_error(exc: sa.exc.DBAPIError) -> ParseError | None:
     """Map the database errors a client can provoke to Parse errors (never their raw text)."""
     orig = exc.orig
-    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    state = sqlstate(exc)
     text = str(orig).lower()
     if state == "57014" or "canceling statement" in text:
         return InvalidQuery("The query took too long and was cancelled.")
@@ -185,8 +190,7 @@ class Store:
                     await self._sync_builtin_classes(conn, before_ddl)
                 break
             except sa.exc.DBAPIError as exc:
-                state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-                if state != "40P01" or attempt == _MIGRATE_ATTEMPTS:
+                if sqlstate(exc) != "40P01" or attempt == _MIGRATE_ATTEMPTS:
                     raise
                 log.warning("schema migration deadlocked (attempt %d); retrying", attempt)
                 await asyncio.sleep(0.2 * attempt)

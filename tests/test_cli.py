@@ -73,3 +73,33 @@ def test_production_refuses_a_missing_master_key(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "MINDHARBOR_MASTER_KEY is required" in result.stderr
+
+
+_HEAP_PROBE = """
+import gc, sys
+from starlette.testclient import TestClient
+from mindharbor.app import app_from_environment, create_app
+from mindharbor.settings import load_settings
+app = app_from_environment() if sys.argv[1] == "worker" else create_app(load_settings())
+with TestClient(app) as client:
+    assert client.get("/parse/health").status_code == 200
+    print(gc.get_freeze_count() > 0, gc.get_threshold())
+"""
+
+
+def test_only_a_server_worker_settles_its_heap(tmp_path: Path) -> None:
+    """uvicorn's app factory (one app per process) freezes the startup heap and raises the
+    collector's thresholds; an app built by a test or an embedder leaves the process alone."""
+    seen = {}
+    for kind in ("worker", "embedded"):
+        probe = subprocess.run(
+            [sys.executable, "-c", _HEAP_PROBE, kind],
+            env=_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert probe.returncode == 0, probe.stderr
+        seen[kind] = probe.stdout.split()[0], probe.stdout.split(maxsplit=1)[1].strip()
+    assert seen["worker"] == ("True", "(20000, 20, 20)")
+    assert seen["embedded"] == ("False", "(700, 10, 10)")

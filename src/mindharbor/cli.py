@@ -9,6 +9,7 @@ from typing import Any
 import typer
 import uvicorn
 
+from mindharbor import serving
 from mindharbor.settings import load_settings
 
 cli = typer.Typer(
@@ -56,16 +57,19 @@ def serve(
     if workers > 1 and settings.dialect == "sqlite":
         typer.echo("SQLite allows one writer: running a single worker.")
         workers = 1
-    uvicorn.run(
-        "mindharbor.app:app_from_environment",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=workers,
-        log_level="info",
-        access_log=False,  # URLs carry `where` clauses, which can carry PHI
-        proxy_headers=True,
-    )
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": settings.host,
+        "port": settings.port,
+        "workers": workers,
+        "log_level": "info",
+        "access_log": False,  # URLs carry `where` clauses, which can carry PHI
+        "proxy_headers": True,
+    }
+    if workers > 1 and serving.can_spread():
+        serving.serve_workers(uvicorn.Config("mindharbor.app:app_from_environment", **options))
+    else:
+        uvicorn.run("mindharbor.app:app_from_environment", **options)
 
 
 def _run_in_store(work: Any) -> Any:

@@ -55,6 +55,22 @@ def _burst(port: int, count: int) -> list[socket.socket]:
     return conns
 
 
+def _worker_pids(parent: int) -> list[int]:
+    """The uvicorn workers among ``parent``'s children (not multiprocessing's resource tracker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat[1]) == parent and b"multiprocessing-fork" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
 def _holder_counts(pids: list[int], inodes: set[str]) -> Counter[int]:
     counts: Counter[int] = Counter()
     for pid in pids:
@@ -100,14 +116,7 @@ def test_a_burst_of_connections_is_spread_over_the_workers(tmp_path: Path) -> No
                     ready = 0
                 time.sleep(0.2)
             time.sleep(1.0)
-            workers = [
-                int(pid)
-                for pid in subprocess.run(
-                    ["pgrep", "-P", str(server.pid), "-f", "multiprocessing-fork"],
-                    capture_output=True,
-                    text=True,
-                ).stdout.split()
-            ]
+            workers = _worker_pids(server.pid)
             assert len(workers) == 2
             request = b"GET /parse/health HTTP/1.1\r\nHost: t\r\n\r\n"
             for _ in range(3):  # under a shared socket, most bursts went (nearly) all to one

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -83,6 +85,23 @@ async def open_store(settings: Settings) -> AsyncIterator[Store]:
         yield store
     finally:
         await store.close()
+
+
+def serve_process(
+    data_dir: Path, port: int, workers: int, **settings: str
+) -> subprocess.Popen[str]:
+    """``mindharbor serve`` as a deployment runs it: its own process (and workers), configured
+    only by ``MINDHARBOR_*`` variables (the caller's own are dropped), output captured."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MINDHARBOR_")}
+    env.update(MINDHARBOR_DATA_DIR=str(data_dir), MINDHARBOR_PORT=str(port))
+    env.update({f"MINDHARBOR_{name.upper()}": value for name, value in settings.items()})
+    return subprocess.Popen(
+        [sys.executable, "-m", "mindharbor", "serve", "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def free_port() -> int:

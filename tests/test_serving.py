@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import select
 import socket
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -20,7 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import _need_postgres
-from tests.support import free_port, postgres_database
+from tests.support import free_port, postgres_database, serve_process
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc")
 
@@ -88,19 +87,8 @@ def test_a_burst_of_connections_is_spread_over_the_workers(tmp_path: Path) -> No
     _need_postgres()
     with postgres_database() as url:
         port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MINDHARBOR_")}
-        env.update(
-            MINDHARBOR_DATA_DIR=str(tmp_path),
-            MINDHARBOR_DATABASE_URL=url,
-            MINDHARBOR_MASTER_KEY="test-master-key-not-secret",
-            MINDHARBOR_PORT=str(port),
-        )
-        server = subprocess.Popen(
-            [sys.executable, "-m", "mindharbor", "serve", "--workers", "2"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+        server = serve_process(
+            tmp_path, port, 2, database_url=url, master_key="test-master-key-not-secret"
         )
         connections: list[socket.socket] = []
         try:

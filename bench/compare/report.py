@@ -81,10 +81,14 @@ def scenario_table(scale: dict[str, Any]) -> str:
     return table(header, rows)
 
 
+def verify_cpu(hash_cpu: dict[str, float], server: str) -> float | None:
+    """CPU seconds of one password verify for ``server`` ("mindharbor" or "parse")."""
+    return next((v for k, v in hash_cpu.items() if k.startswith(server)), None)
+
+
 def hash_floor(hash_cpu: dict[str, float]) -> float | None:
     """S1's expected ratio if logins cost only their hash: Parse's verify CPU / MindHarbor's."""
-    mh = next((v for k, v in hash_cpu.items() if k.startswith("mindharbor")), None)
-    parse = next((v for k, v in hash_cpu.items() if k.startswith("parse")), None)
+    mh, parse = verify_cpu(hash_cpu, "mindharbor"), verify_cpu(hash_cpu, "parse")
     return parse / mh if mh and parse else None
 
 
@@ -96,13 +100,15 @@ def mix_hash_ceiling(hash_cpu: dict[str, float], cpus: int | None) -> float | No
     """The most S5 requests/s MindHarbor could serve if everything but its password hash were
     free: every core spent on verifying the logins that make up a tenth of the mix. Above Parse's
     S5 rate ÷ 2, the ≥ 2x target is out of reach whatever the rest of the server does."""
-    mh = next((v for k, v in hash_cpu.items() if k.startswith("mindharbor")), None)
+    mh = verify_cpu(hash_cpu, "mindharbor")
     return cpus / (MIX_LOGIN_SHARE * mh) if mh and cpus else None
 
 
 def ratio_table(scale: dict[str, Any], hash_cpu: dict[str, float], cpus: int | None = None) -> str:
     header = ["scenario", "compared with", "req/s ratio", "p99 ratio", "target"]
     rows: list[list[str]] = []
+    floor = hash_floor(hash_cpu)
+    ceiling = mix_hash_ceiling(hash_cpu, cpus)
     for scenario, arms in scale["rounds"].items():
         if SUBJECT not in arms:
             continue
@@ -112,7 +118,6 @@ def ratio_table(scale: dict[str, Any], hash_cpu: dict[str, float], cpus: int | N
             rps = ratio(arms[SUBJECT], arms[base], "rps")
             p99 = ratio(arms[SUBJECT], arms[base], "p99_ms")
             target = "-"
-            floor = hash_floor(hash_cpu)
             if scenario == "S1" and base == BASELINE and rps is not None and floor:
                 target = (
                     f"met (hash floor {floor:.2f}x)"
@@ -122,7 +127,6 @@ def ratio_table(scale: dict[str, Any], hash_cpu: dict[str, float], cpus: int | N
             elif base == BASELINE and rps is not None and p99 is not None:
                 met = rps >= 2.0 and p99 <= 0.5
                 target = "met" if met else "**not met** (≥ 2x req/s and ≤ 0.5x p99)"
-                ceiling = mix_hash_ceiling(hash_cpu, cpus)
                 base_rps = med(arms[base], "rps")
                 if scenario == "S5" and ceiling and base_rps:
                     target += (

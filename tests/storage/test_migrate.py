@@ -10,9 +10,6 @@ and uvicorn stopped the whole server.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -116,25 +113,18 @@ async def test_a_migration_that_must_change_something_waits_for_the_sealer(
 def test_serve_with_two_workers_starts_and_seals(tmp_path: Path) -> None:
     """Both workers migrate and schedule a seal at once, on PostgreSQL, repeatedly."""
     _need_postgres()
-    from tests.support import free_port
+    from tests.support import free_port, serve_process
 
     with postgres_database() as url:
         for round_ in range(3):
             port = free_port()
-            env = {k: v for k, v in os.environ.items() if not k.startswith("MINDHARBOR_")}
-            env.update(
-                MINDHARBOR_DATA_DIR=str(tmp_path / f"data{round_}"),
-                MINDHARBOR_DATABASE_URL=url,
-                MINDHARBOR_MASTER_KEY="test-master-key-not-secret",
-                MINDHARBOR_PORT=str(port),
-                MINDHARBOR_JOB_SCHEDULE="sealAuditLog=1",
-            )
-            server = subprocess.Popen(
-                [sys.executable, "-m", "mindharbor", "serve", "--workers", "2"],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
+            server = serve_process(
+                tmp_path / f"data{round_}",
+                port,
+                2,
+                database_url=url,
+                master_key="test-master-key-not-secret",
+                job_schedule="sealAuditLog=1",
             )
             try:
                 deadline = time.monotonic() + 90

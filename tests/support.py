@@ -68,6 +68,8 @@ def postgres_database() -> Iterator[str]:
 
 
 def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    # Tests sign many accounts up from one address; the sign-up limit is tested on its own.
+    overrides.setdefault("signup_rate_per_ip", 1_000_000)
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -104,6 +106,21 @@ def serve_process(
     )
 
 
+def wait_healthy(server: subprocess.Popen[str], base: str, timeout: float = 90) -> None:
+    """Until ``base``'s /parse/health answers 200; fails with the server's output if the
+    process stops first, or after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert server.poll() is None, server.communicate()[0]
+        try:
+            if httpx.get(f"{base}/parse/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the server did not become healthy"
+        time.sleep(0.2)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -120,6 +137,11 @@ class LiveServer:
     settings: Settings
     backend: str
     clients: list[ParseClient] = field(default_factory=list)
+    app: Any = None  # the Starlette app (in this process): tests may look at its store
+
+    @property
+    def store(self) -> Any:
+        return self.app.state.server.store
 
     def client(self) -> ParseClient:
         api = ParseClient(self)
@@ -151,6 +173,7 @@ def live_server(settings: Settings, backend: str) -> Iterator[LiveServer]:
         settings.master_key or "",
         settings,
         backend,
+        app=app,
     )
     try:
         yield live

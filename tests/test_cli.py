@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -100,6 +101,129 @@ def test_only_a_server_worker_settles_its_heap(tmp_path: Path) -> None:
             timeout=120,
         )
         assert probe.returncode == 0, probe.stderr
-        seen[kind] = probe.stdout.split()[0], probe.stdout.split(maxsplit=1)[1].strip()
+        # A worker also writes its JSON request lines on stdout: the probe's line is not JSON.
+        line = next(out for out in probe.stdout.splitlines() if not out.startswith("{"))
+        seen[kind] = line.split()[0], line.split(maxsplit=1)[1].strip()
     assert seen["worker"] == ("True", "(20000, 20, 20)")
     assert seen["embedded"] == ("False", "(700, 10, 10)")
+
+
+def _mindharbor(
+    data_dir: Path, *args: str, stdin: str = "", **settings: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mindharbor", *args],
+        env=_env(data_dir, **{f"MINDHARBOR_{k.upper()}": v for k, v in settings.items()}),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str], expected: str) -> None:
+    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert expected in lines[0], lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_create_user_reads_stdin_and_fails_in_one_line(tmp_path: Path) -> None:
+    created = _mindharbor(
+        tmp_path, "create-user", "--username", "first.admin", stdin="a-Good-passphrase-42\n"
+    )
+    assert created.returncode == 0, created.stderr
+    assert "Created admin first.admin" in created.stdout
+    assert "a-Good-passphrase-42" not in created.stdout + created.stderr
+    again = _mindharbor(
+        tmp_path, "create-user", "--username", "first.admin", stdin="a-Good-passphrase-42\n"
+    )
+    _one_line_error(again, "already exists")
+    weak = _mindharbor(tmp_path, "create-user", "--username", "someone", stdin="short\n")
+    _one_line_error(weak, "at least 10 characters")
+    role = _mindharbor(
+        tmp_path, "create-user", "--username", "x.y", "--role", "wizard", stdin="long-enough-pw\n"
+    )
+    _one_line_error(role, "unknown role 'wizard'")
+    empty = _mindharbor(tmp_path, "create-user", "--username", "nopw")
+    _one_line_error(empty, "no password")
+    on_argv = _mindharbor(tmp_path, "create-user", "--username", "a.b", "--password", "x" * 12)
+    assert on_argv.returncode != 0  # argv is visible to every user of the machine: refused
+
+
+def test_database_urls_that_cannot_work_fail_in_one_line(tmp_path: Path) -> None:
+    _one_line_error(
+        _mindharbor(tmp_path, "migrate", database_url="mysql://user:secret@db/clinic"),
+        "MINDHARBOR_DATABASE_URL: must be postgresql://",
+    )
+    unreachable = _mindharbor(
+        tmp_path, "migrate", database_url="postgresql://postgres:pw-not-shown@127.0.0.1:1/x"
+    )
+    _one_line_error(unreachable, "cannot reach the database")
+    assert "pw-not-shown" not in unreachable.stderr
+    _one_line_error(
+        _mindharbor(tmp_path, "migrate", database_url="postgresql://u@no-such-host.invalid/x"),
+        "does not resolve",
+    )
+
+
+def test_wrong_database_name_fails_in_one_line(tmp_path: Path) -> None:
+    from tests.conftest import _need_postgres
+    from tests.support import PG_ADMIN_URL
+
+    _need_postgres()
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/mindharbor_no_such_database"
+    _one_line_error(_mindharbor(tmp_path, "migrate", database_url=url), "does not exist")
+
+
+def test_production_names_every_missing_or_weak_setting_at_once(tmp_path: Path) -> None:
+    result = _mindharbor(tmp_path, "serve", production="true", master_key="only-20-characters!!")
+    assert result.returncode != 0
+    assert "MindHarbor serving" not in result.stdout
+    for setting in ("MASTER_KEY is too short", "FILES_KEY", "AUDIT_KEY", "PUBLIC_URL"):
+        assert f"MINDHARBOR_{setting}" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_banner_follows_the_bind(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _mindharbor(tmp_path, "serve", port=str(port))
+    _one_line_error(result, f"cannot listen on 127.0.0.1:{port}")
+    assert "MindHarbor serving" not in result.stdout
+
+
+def test_long_commands_show_progress_on_a_terminal(tmp_path: Path) -> None:
+    """On a terminal, seed-demo draws a rich progress bar on stderr; in a pipe it does not."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        seeded = subprocess.run(
+            [sys.executable, "-m", "mindharbor", "seed-demo"],
+            env={**_env(tmp_path), "COLUMNS": "100", "TERM": "xterm"},
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            text=True,
+            timeout=180,
+        )
+        os.close(terminal)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(controller)
+    assert seeded.returncode == 0
+    assert b"Seeding the demo clinic" in drawn
+    assert b"6/6" in drawn
+    piped = _mindharbor(tmp_path, "seed-demo")
+    assert piped.returncode == 0 and "Seeding" not in piped.stderr

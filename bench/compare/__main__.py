@@ -10,9 +10,11 @@ See bench/RESULTS.md for the latest numbers and bench/README.md for how to read 
    processes each: Parse with MindHarbor's indexes, Parse as it comes, MindHarbor with read
    auditing (its default) and without;
 4. runs S1-S5 with wrk, rotating the order of the servers every round so drift of this noisy
-   machine spreads evenly, a leak sampler beside every run; S6 (LiveQuery); the pgbench ceiling;
+   machine spreads evenly, a leak sampler beside every run, and per run the CPU of the server,
+   PostgreSQL and wrk and PostgreSQL's transactions and statements (bench/compare/meters.py);
+   S6 (LiveQuery); S7 (identity propagation across two MindHarbor servers); the pgbench ceiling;
 5. prints the table and writes bench/RESULTS.md and bench/results/compare.json. Any request
-   error, leak or lost event makes the run exit non-zero.
+   error, leak, lost event or revoked session served makes the run exit non-zero.
 """
 
 from __future__ import annotations
@@ -33,11 +35,21 @@ from typing import Any
 
 import httpx
 
-from bench.compare import ceiling, hashcost, live, load, parse_server, report
+from bench.compare import (
+    ceiling,
+    hashcost,
+    live,
+    load,
+    meters,
+    parse_server,
+    propagation,
+    report,
+)
 from bench.compare.cluster import Cluster
 from bench.compare.dataset import Seeded, check_visibility, scale_name, seed_mindharbor, seed_parse
 from bench.compare.servers import Arm, check_alive, start, stop
 from bench.find_messages import REPO_ROOT
+from mindharbor.auth.passwords import DEFAULT_PROFILE
 
 WORK_DIR = REPO_ROOT / "bench" / ".work" / "compare"
 RESULTS_JSON = REPO_ROOT / "bench" / "results" / "compare.json"
@@ -58,6 +70,8 @@ class Config:
     live_subscribers: int
     live_rate: float
     live_seconds: float
+    propagation_trials: int
+    propagation_connections: int
     scenarios: list[str]
     arms: list[str]
     reseed: bool
@@ -84,7 +98,16 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument("--live-subscribers", type=int, default=500)
     parser.add_argument("--live-rate", type=float, default=100.0, help="writes per second in S6")
     parser.add_argument("--live-seconds", type=float, default=10.0)
-    parser.add_argument("--scenarios", default="S1,S2,S3,S4,S5,S6,ceiling")
+    parser.add_argument(
+        "--propagation-trials", type=int, default=200, help="revocations timed in S7"
+    )
+    parser.add_argument(
+        "--propagation-connections",
+        type=int,
+        default=8,
+        help="kept-alive connections per server in S7 (more are opened to reach every worker)",
+    )
+    parser.add_argument("--scenarios", default="S1,S2,S3,S4,S5,S6,S7,ceiling")
     parser.add_argument("--arms", default="parse,parse-stock,mindharbor,mindharbor-noaudit")
     parser.add_argument("--reseed", action="store_true", help="ignore cached seeded templates")
     parser.add_argument("--seed-only", action="store_true", help="seed the templates, then stop")
@@ -103,6 +126,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
         live_subscribers=args.live_subscribers,
         live_rate=args.live_rate,
         live_seconds=args.live_seconds,
+        propagation_trials=args.propagation_trials,
+        propagation_connections=args.propagation_connections,
         scenarios=[s for s in args.scenarios.split(",") if s],
         arms=[a for a in args.arms.split(",") if a],
         reseed=args.reseed,
@@ -131,6 +156,9 @@ async def ensure_template(
     template = f"tpl_{kind}_{scale_name(scale)}"
     seed_file = WORK_DIR / f"seed-{kind}-{scale_name(scale)}.json"
     cached = None if cfg.reseed else Seeded.load(seed_file)
+    if cached is not None and kind == "mindharbor" and cached.hash_profile != DEFAULT_PROFILE:
+        log(f"{kind} scale {scale}: the template's password hashes are not of the current profile")
+        cached = None
     if cached is not None and await cluster.exists(template):
         log(f"{kind} scale {scale}: using the seeded template {template}")
         return cached
@@ -175,13 +203,16 @@ class ScaleResult:
     rounds: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
     live: dict[str, dict[str, Any]] = field(default_factory=dict)
     ceiling: dict[str, dict[str, Any]] = field(default_factory=dict)
+    propagation: dict[str, Any] = field(default_factory=dict)
     login_seconds: dict[str, float] = field(default_factory=dict)
     indexes: dict[str, list[str]] = field(default_factory=dict)
     seed_seconds: dict[str, float] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
 
-async def run_scale(cluster: Cluster, scale: float, cfg: Config, master_key: str) -> ScaleResult:
+async def run_scale(
+    cluster: Cluster, stats: meters.Stats, scale: float, cfg: Config, master_key: str
+) -> ScaleResult:
     seeds = {
         kind: await ensure_template(cluster, kind, scale, cfg, master_key)
         for kind in ("parse", "mindharbor")
@@ -226,58 +257,43 @@ async def run_scale(cluster: Cluster, scale: float, cfg: Config, master_key: str
                 f"{arm.label}: up on :{arm.port}, access checked, "
                 f"one login {result.login_seconds[arm.key] * 1000:.0f} ms"
             )
+        db_meters = {arm.key: meters.DbMeter(stats, arm.database) for arm in arms}
+        pg_pid = cluster.postmaster_pid()
         for scenario in [s for s in cfg.scenarios if s in load.SCENARIOS]:
             result.rounds[scenario] = {arm.key: [] for arm in arms}
             for arm in arms:  # unmeasured warm-up: JIT, caches, pools
-                sampler = load.Sampler(arm.base_url, arm.app_id, arm.seeded, seed=1)  # type: ignore[arg-type]
-                try:
-                    await load.measure(
-                        arm.base_url,
-                        arm.data_file,
-                        scenario,
-                        cfg.warmup,
-                        connections_for(scenario, cfg),
-                        cfg.threads,
-                        sampler,
-                        arm.proc.pid if arm.proc else None,
-                    )
-                finally:
-                    await sampler.close()
+                await measure_arm(
+                    arm, scenario, cfg.warmup, cfg, pg_pid, db_meters[arm.key], 1, warmup=True
+                )
             for round_no in range(cfg.rounds):
                 order = arms[round_no % len(arms) :] + arms[: round_no % len(arms)]
                 if round_no % 2:
                     order.reverse()
                 for arm in order:
                     check_alive(arm)
-                    sampler = load.Sampler(arm.base_url, arm.app_id, arm.seeded, seed=round_no)  # type: ignore[arg-type]
-                    try:
-                        measured = await load.measure(
-                            arm.base_url,
-                            arm.data_file,
-                            scenario,
-                            cfg.duration,
-                            connections_for(scenario, cfg),
-                            cfg.threads,
-                            sampler,
-                            arm.proc.pid if arm.proc else None,
-                        )
-                    finally:
-                        await sampler.close()
-                    row = asdict(measured) | {"rps": measured.rps, "round": round_no}
-                    result.rounds[scenario][arm.key].append(row)
-                    if measured.errors or measured.leaks or measured.probe_errors:
-                        result.failures.append(
-                            f"{scenario} {arm.key} round {round_no}: {measured.errors} errors, "
-                            f"{measured.leaks} leaks; {measured.first_error} "
-                            f"{measured.probe_errors[:2]}"
-                        )
-                    log(
-                        f"s{scale} {scenario} {arm.key:<19} {measured.rps:8.0f} req/s  "
-                        f"p50 {measured.p50_ms:7.1f}  p99 {measured.p99_ms:7.1f} ms  "
-                        f"err {measured.errors}  leaks {measured.leaks}/{measured.probes}  "
-                        f"wrk {measured.wrk_cpu:.0%}  server {measured.server_cpu or 0:.0%}  "
-                        f"machine {measured.machine_busy or 0:.0%}"
+                    row = await measure_arm(
+                        arm, scenario, cfg.duration, cfg, pg_pid, db_meters[arm.key], round_no
                     )
+                    assert row is not None
+                    result.rounds[scenario][arm.key].append(row)
+                    if row["errors"] or row["leaks"] or row["probe_errors"]:
+                        result.failures.append(
+                            f"{scenario} {arm.key} round {round_no}: {row['errors']} errors, "
+                            f"{row['leaks']} leaks; {row['first_error']} "
+                            f"{row['probe_errors'][:2]}"
+                        )
+                    per = report.per_request(row)
+                    log(
+                        f"s{scale} {scenario} {arm.key:<19} {row['rps']:8.0f} req/s  "
+                        f"p50 {row['p50_ms']:7.1f}  p99 {row['p99_ms']:7.1f} ms  "
+                        f"err {row['errors']}  leaks {row['leaks']}/{row['probes']}  "
+                        f"CPU ms/req server {report.fmt(per['server_ms'], 2)} "
+                        f"pg {report.fmt(per['pg_ms'], 2)} wrk {report.fmt(per['wrk_ms'], 2)}  "
+                        f"stmts/req {report.fmt(per['statements'], 1)}  "
+                        f"machine {row['machine_busy'] or 0:.0%}"
+                    )
+        for meter in db_meters.values():  # the last runs' transaction counts
+            await meter.finish()
         if "S6" in cfg.scenarios and cfg.redis_url:
             for arm in arms:
                 if arm.key not in ("parse", "mindharbor"):
@@ -305,6 +321,20 @@ async def run_scale(cluster: Cluster, scale: float, cfg: Config, master_key: str
     finally:
         for arm in arms:
             stop(arm)
+    if "S7" in cfg.scenarios:
+        measured_db = next((a.database for a in arms if a.key == "mindharbor"), None)
+        result.propagation = await run_propagation(
+            cluster, scale, cfg, master_key, seeds["mindharbor"], measured_db
+        )
+        problems = propagation_problems(result.propagation)
+        result.failures.extend(f"S7: {p}" for p in problems)
+        others = result.propagation["groups"]["other workers (both servers)"]
+        log(
+            f"s{scale} S7 {result.propagation['trials']} revocations: revoker refused at once "
+            f"{result.propagation['revoker_immediate']}x; other workers p50 "
+            f"{report.fmt(others['p50_ms'], 1)} p99 {report.fmt(others['p99_ms'], 1)} max "
+            f"{report.fmt(others['max_ms'], 1)} ms"
+        )
     if "ceiling" in cfg.scenarios:
         result.ceiling = await ceiling.run(
             cluster,
@@ -322,6 +352,96 @@ async def run_scale(cluster: Cluster, scale: float, cfg: Config, master_key: str
     for arm in arms:
         await cluster.drop(arm.database)
     return result
+
+
+async def measure_arm(
+    arm: Arm,
+    scenario: str,
+    seconds: float,
+    cfg: Config,
+    pg_pid: int | None,
+    meter: meters.DbMeter,
+    seed: int,
+    *,
+    warmup: bool = False,
+) -> dict[str, Any] | None:
+    """One wrk run on ``arm`` with its leak sampler; the round's row (None for a warm-up)."""
+    assert arm.seeded is not None
+    sampler = load.Sampler(arm.base_url, arm.app_id, arm.seeded, seed=seed)
+    try:
+        measured = await load.measure(
+            arm.base_url,
+            arm.data_file,
+            scenario,
+            seconds,
+            connections_for(scenario, cfg),
+            cfg.threads,
+            sampler,
+            arm.proc.pid if arm.proc else None,
+            pg_pid,
+            meter,
+            warmup=warmup,
+        )
+    finally:
+        await sampler.close()
+    row = None if warmup else asdict(measured) | {"rps": measured.rps, "round": seed}
+    await meter.after_run(row)
+    return row
+
+
+async def run_propagation(
+    cluster: Cluster,
+    scale: float,
+    cfg: Config,
+    master_key: str,
+    seeded: Seeded,
+    database: str | None,
+) -> dict[str, Any]:
+    """S7 on two MindHarbor servers sharing one database: the measured ``mindharbor`` arm's
+    (its audit backlog already sealed), or a fresh clone of the template."""
+    clone = database is None
+    if database is None:
+        database = f"run_propagation_{scale_name(scale)}"
+        await cluster.clone(f"tpl_mindharbor_{scale_name(scale)}", database)
+    app_id = f"benchprop{secrets.token_hex(3)}"
+    pair = [
+        Arm(f"propagation-{n}", f"MindHarbor {n} (S7)", "mindharbor", database, app_id, master_key)
+        for n in ("a", "b")
+    ]
+    try:
+        for arm in pair:
+            await start(arm, cluster, cfg.workers, cfg.redis_url, WORK_DIR)
+        outcome = await propagation.measure(
+            pair[0],
+            pair[1],
+            seeded,
+            cfg.propagation_trials,
+            cfg.propagation_connections,
+            cfg.workers,
+        )
+    finally:
+        for arm in pair:
+            stop(arm)
+        if clone:
+            await cluster.drop(database)
+    return asdict(outcome)
+
+
+def propagation_problems(outcome: dict[str, Any]) -> list[str]:
+    """S7 fails on a stale identity: the revoker not refusing at once, a connection still
+    accepting after the poll timeout, or one accepting again after refusing."""
+    problems = list(outcome["errors"][:5])
+    if outcome["revoker_immediate"] < outcome["trials"]:
+        late = outcome["trials"] - outcome["revoker_immediate"]
+        problems.append(f"the revoking connection accepted the session after logout {late}x")
+    if outcome["not_refused"]:
+        problems.append(
+            f"{outcome['not_refused']} connections still accepted the session after "
+            f"{propagation.POLL_TIMEOUT:.0f} s"
+        )
+    if outcome["flapped"]:
+        problems.append(f"{outcome['flapped']} connections accepted it again after refusing")
+    return problems
 
 
 def connections_for(scenario: str, cfg: Config) -> int:
@@ -397,23 +517,26 @@ async def main_async(cfg: Config) -> int:
     cluster.start()
     master_key = secrets.token_urlsafe(24)
     results: list[ScaleResult] = []
+    stats = meters.Stats(cluster.admin_url)
     try:
+        await stats.open()
         env = environment(await cluster.version(), parse_version)
         log(f"PostgreSQL {env['postgres']} on :{cluster.port}; Parse Server {parse_version}")
         env["hash_cpu_seconds"] = {
-            "mindharbor (argon2id)": hashcost.mindharbor_verify_cpu(),
+            f"mindharbor (argon2id, {DEFAULT_PROFILE} profile)": hashcost.mindharbor_verify_cpu(),
             "parse (bcrypt 10)": hashcost.parse_verify_cpu(),
         }
         log(f"password verify CPU: {env['hash_cpu_seconds']}")
         for scale in cfg.scales:
-            results.append(await run_scale(cluster, scale, cfg, master_key))
+            results.append(await run_scale(cluster, stats, scale, cfg, master_key))
             # A later scale that fails must not lose this one's figures.
             if cfg.write_results and not cfg.seed_only:
-                partial = {"config": asdict(cfg), "environment": env}
+                partial: dict[str, Any] = {"config": asdict(cfg), "environment": env}
                 partial["scales"] = [asdict(r) for r in results]
                 RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
                 RESULTS_JSON.write_text(json.dumps(partial, indent=1, default=str))
     finally:
+        await stats.close()
         cluster.stop()
     payload = {"config": asdict(cfg), "environment": env, "scales": [asdict(r) for r in results]}
     text = report.render(payload)

@@ -36,6 +36,12 @@ SETTINGS: dict[str, str] = {
     "jit": "off",
     "log_min_messages": "warning",
     "logging_collector": "off",
+    # Statements per request (bench/compare/meters.py): counted for both servers alike, at a
+    # cost of a few percent of PostgreSQL's CPU per statement.
+    "shared_preload_libraries": "pg_stat_statements",
+    "pg_stat_statements.max": "10000",
+    "pg_stat_statements.track": "top",
+    "pg_stat_statements.track_utility": "on",
 }
 
 

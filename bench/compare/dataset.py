@@ -33,7 +33,9 @@ from typing import Any
 
 import httpx
 
-from bench.find_messages import Call, SeedError, pointer, run_batched
+from bench.compare.retry import TRANSIENT, run_batched, send
+from bench.find_messages import Call, SeedError, pointer
+from mindharbor.auth.passwords import DEFAULT_PROFILE
 
 PATIENTS_PER_SCALE = 1000
 PROVIDERS_PER_SCALE = 50
@@ -72,6 +74,9 @@ class Seeded:
     providers: list[Provider] = field(default_factory=list)
     seconds: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
+    # MindHarbor's argon2id profile the accounts were hashed with: a template of another profile
+    # would have every first login re-hash (an upgrade write), so it is seeded again.
+    hash_profile: str = ""
 
     def save(self, path: Path) -> None:
         payload = {"format": SEED_FORMAT, **asdict(self)}
@@ -154,15 +159,32 @@ def app_client(base_url: str, app_id: str, master_key: str | None = None) -> htt
     headers = {"X-Parse-Application-Id": app_id}
     if master_key:
         headers["X-Parse-Master-Key"] = master_key
-    return httpx.AsyncClient(base_url=base_url, headers=headers, timeout=120.0)
+    # Idle connections are dropped before the servers' 5 s keep-alive can close one under a
+    # request just sent on it (seen as ReadError on a loaded machine).
+    limits = httpx.Limits(keepalive_expiry=2.0)
+    return httpx.AsyncClient(base_url=base_url, headers=headers, timeout=120.0, limits=limits)
+
+
+USERNAME_TAKEN = 202  # Parse's error code, which both servers answer
 
 
 async def sign_up(
     client: httpx.AsyncClient, person: Patient | Provider, extra: dict[str, Any]
 ) -> None:
+    """``POST /users`` as the person. Its reply may be lost with a connection closed under
+    it; sent again, it answers "username taken" for the account this run just made, which is
+    then logged in instead (the login proves it is the one with this run's password)."""
     body = {"username": person.username, "password": PASSWORD, **extra}
-    response = await client.post("/parse/users", json=body)
-    reply = response.json() if response.status_code in (200, 201) else {}
+    retried = False
+    try:
+        response = await client.post("/parse/users", json=body)
+    except TRANSIENT:
+        retried = True
+        response = await send(client, "POST", "/parse/users", json=body)
+    reply = response.json() if response.status_code in (200, 201, 400) else {}
+    if retried and reply.get("code") == USERNAME_TAKEN:
+        await log_in(client, person)
+        return
     if "sessionToken" not in reply:
         raise SeedError(
             f"sign-up of {person.username}: HTTP {response.status_code} {response.text[:200]}"
@@ -171,8 +193,9 @@ async def sign_up(
 
 
 async def log_in(client: httpx.AsyncClient, person: Patient | Provider) -> None:
-    response = await client.post(
-        "/parse/login", json={"username": person.username, "password": PASSWORD}
+    """``POST /login``; sent again after a lost reply (a second session does no harm)."""
+    response = await send(
+        client, "POST", "/parse/login", json={"username": person.username, "password": PASSWORD}
     )
     reply = response.json() if response.status_code == 200 else {}
     if "sessionToken" not in reply or reply.get("mfaEnrollmentRequired"):
@@ -289,6 +312,7 @@ async def seed_mindharbor(base_url: str, app_id: str, master_key: str, scale: fl
             "assessments": len(patients) * ASSESSMENTS_PER_PATIENT,
             "messages": len(calls),
         },
+        hash_profile=DEFAULT_PROFILE,
     )
 
 
@@ -447,8 +471,12 @@ async def check_visibility(
                 ("Message", MESSAGES_PER_PATIENT),
                 ("PatientProfile", 1),
             ):
-                response = await client.get(
-                    f"/parse/classes/{cls}", params={"limit": "1000"}, headers=headers
+                response = await send(
+                    client,
+                    "GET",
+                    f"/parse/classes/{cls}",
+                    params={"limit": "1000"},
+                    headers=headers,
                 )
                 rows = response.json().get("results", []) if response.status_code == 200 else None
                 if rows is None:
@@ -469,7 +497,9 @@ async def check_visibility(
                     )
         provider = seeded.providers[0]
         mine = {p.profile_id for p in seeded.patients if seeded.provider_of(p) is provider}
-        response = await client.get(
+        response = await send(
+            client,
+            "GET",
             "/parse/classes/PatientProfile",
             params={"limit": "1000"},
             headers={"X-Parse-Session-Token": provider.token},

@@ -1,9 +1,9 @@
 """The password hash's CPU cost on each server, measured alone, for reading S1 and S5.
 
-A login is bound by one password verify: MindHarbor's argon2id (argon2-cffi's RFC 9106 profile,
-64 MiB, 3 passes, 4 lanes) and Parse's bcrypt (cost 10, @node-rs/bcrypt). Each is timed in CPU
-seconds, single-threaded callers, median of 15, so the comparison of S1 can say how much of the
-gap is the hash and how much is the server.
+A login is bound by one password verify: MindHarbor's argon2id with the profile its servers run
+(``mindharbor.auth.passwords.DEFAULT_PROFILE``; OWASP's 19 MiB, 2 passes, 1 lane by default)
+and Parse's bcrypt (cost 10, @node-rs/bcrypt). Each is timed in CPU seconds, single-threaded
+callers, median of 15, so S1 can be read knowing how much of each login is the hash.
 """
 
 from __future__ import annotations

@@ -27,7 +27,9 @@ from urllib.parse import quote
 import httpx
 
 from bench.compare.dataset import PASSWORD, Patient, Seeded, new_message, team
-from bench.find_messages import pointer, process_tree_cpu_seconds
+from bench.compare.meters import DbMeter, tree_cpu_seconds
+from bench.compare.retry import send
+from bench.find_messages import pointer
 
 LUA = Path(__file__).resolve().parent / "lua" / "scenario.lua"
 MOUNT = "/parse"
@@ -122,6 +124,11 @@ class WrkResult:
     wrk_cpu: float = 0.0  # wrk's CPU seconds per wall second (1.0 = one core)
     server_cpu: float | None = None
     machine_busy: float | None = None  # share of all cores busy during the run, 1.0 = all
+    # CPU seconds spent during the run by wrk, the server's process tree and PostgreSQL's
+    # (the scratch cluster's postmaster and every backend, reaped ones included).
+    wrk_cpu_s: float = 0.0
+    server_cpu_s: float | None = None
+    pg_cpu_s: float | None = None
     leaks: int = 0
     probes: int = 0
     probe_errors: list[str] = field(default_factory=list)
@@ -189,6 +196,7 @@ async def run_wrk(
         + raw["timeout"],
         first_error=raw["first_error"],
         wrk_cpu=cpu / wall if wall else 0.0,
+        wrk_cpu_s=cpu,
     )
 
 
@@ -197,7 +205,10 @@ class Sampler:
 
     def __init__(self, base_url: str, app_id: str, seeded: Seeded, seed: int) -> None:
         self.client = httpx.AsyncClient(
-            base_url=base_url, headers={"X-Parse-Application-Id": app_id}, timeout=30.0
+            base_url=base_url,
+            headers={"X-Parse-Application-Id": app_id},
+            timeout=30.0,
+            limits=httpx.Limits(keepalive_expiry=2.0),  # below the servers' 5 s keep-alive
         )
         self.seeded = seeded
         self.rng = random.Random(seed)
@@ -230,7 +241,9 @@ class Sampler:
                 self.errors.append(f"LEAK {cls} {row['objectId']} of {owner}")
 
     async def get(self, cls: str, token: str) -> list[dict[str, Any]] | None:
-        response = await self.client.get(
+        response = await send(
+            self.client,
+            "GET",
             f"{MOUNT}/classes/{cls}",
             params={"limit": "100", "order": "-createdAt"},
             headers={"X-Parse-Session-Token": token},
@@ -262,9 +275,9 @@ async def settle(server_pid: int | None, timeout: float = 30.0) -> float:
     if server_pid is None:
         return 0.0
     while time.perf_counter() - started < timeout:
-        before = process_tree_cpu_seconds(server_pid)
+        before = tree_cpu_seconds(server_pid)
         await asyncio.sleep(0.5)
-        after = process_tree_cpu_seconds(server_pid)
+        after = tree_cpu_seconds(server_pid)
         if before is None or after is None or (after - before) / 0.5 < 0.1:
             break
     return time.perf_counter() - started
@@ -279,13 +292,24 @@ async def measure(
     threads: int,
     sampler: Sampler,
     server_pid: int | None,
+    pg_pid: int | None = None,
+    meter: DbMeter | None = None,
+    *,
+    warmup: bool = False,
 ) -> WrkResult:
-    """One measured wrk run with the leak sampler beside it and CPU accounting around it."""
+    """One wrk run with the leak sampler beside it and CPU accounting around it.
+
+    It starts once the server is idle and returns once it is idle again, so ``meter`` (the
+    server's database counters) can be read right after it by ``meter.after_run``.
+    """
     await settle(server_pid)
+    if meter is not None:
+        await meter.before_run(measured=not warmup)
     stop = asyncio.Event()
     probes, leaks, errors = sampler.probes, sampler.leaks, len(sampler.errors)
     task = asyncio.create_task(sampler.run(stop))
-    server_before = process_tree_cpu_seconds(server_pid)
+    server_before = tree_cpu_seconds(server_pid)
+    pg_before = tree_cpu_seconds(pg_pid)
     busy_before, total_before = machine_busy()
     started = time.perf_counter()
     try:
@@ -294,15 +318,20 @@ async def measure(
         stop.set()
         await task
     wall = time.perf_counter() - started
-    server_after = process_tree_cpu_seconds(server_pid)
+    server_after = tree_cpu_seconds(server_pid)
+    pg_after = tree_cpu_seconds(pg_pid)
     busy_after, total_after = machine_busy()
     if server_before is not None and server_after is not None:
-        result.server_cpu = (server_after - server_before) / wall
+        result.server_cpu_s = server_after - server_before
+        result.server_cpu = result.server_cpu_s / wall
+    if pg_before is not None and pg_after is not None:
+        result.pg_cpu_s = pg_after - pg_before
     if total_after > total_before:
         result.machine_busy = (busy_after - busy_before) / (total_after - total_before)
     result.probes = sampler.probes - probes
     result.leaks = sampler.leaks - leaks
     result.probe_errors = sampler.errors[errors:]
+    await settle(server_pid)
     return result
 
 

@@ -66,6 +66,8 @@ def mindharbor_env(
             "MINDHARBOR_AUDIT_READS": "true" if arm.audit_reads else "false",
             # Every login comes from 127.0.0.1: the per-IP limit would refuse the login scenario.
             "MINDHARBOR_LOGIN_RATE_PER_IP": "100000000",
+            # So does every seeded patient's sign-up (issue 19's per-IP sign-up limit).
+            "MINDHARBOR_SIGNUP_RATE_PER_IP": "100000000",
             # Parse has no MFA; providers' sessions would otherwise be limited to enrolment.
             "MINDHARBOR_MFA_REQUIRED_ROLES": "",
             # Seeded sessions are reused across runs; Parse's last a year.

@@ -1,4 +1,5 @@
-"""Generated documentation: the data dictionary and the ER diagram, both from ``schema.json``.
+"""Generated documentation: the data dictionary and the ER diagram, both from ``schema.json``,
+and the access-model page (``access_model.py``).
 
 ``mindharbor docs`` writes them to ``docs/``; a test fails when the committed files differ from
 what the schema renders, so the documentation cannot drift from the model. The output is
@@ -13,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from mindharbor.access_model import ACCESS_MODEL, access_model
 from mindharbor.storage.schema import (
     CLP_OPERATIONS,
     SYSTEM_CLASSES,
@@ -344,7 +346,11 @@ def er_diagram(classes: list[ClassSchema]) -> str:
 def render_all() -> dict[str, str]:
     """Every generated document of the shipped schema, by file name."""
     classes = load_builtin_classes()
-    return {DATA_DICTIONARY: data_dictionary(classes), ER_DIAGRAM: er_diagram(classes)}
+    return {
+        DATA_DICTIONARY: data_dictionary(classes),
+        ER_DIAGRAM: er_diagram(classes),
+        ACCESS_MODEL: access_model(),
+    }
 
 
 def write_docs(directory: Path) -> list[Path]:

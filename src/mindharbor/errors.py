@@ -6,6 +6,7 @@ and the HTTP status Parse Server would answer with. Services raise these (never 
 
     ParseError(code, message)                  400 unless stated
     ├── InternalError            1             500
+    ├── ServiceUnavailable       1             503  (+ Retry-After: database or audit log down)
     ├── ObjectNotFound         101             404  (also: "exists but you may not see it")
     ├── InvalidQuery           102
     ├── InvalidClassName       103
@@ -13,8 +14,12 @@ and the HTTP status Parse Server would answer with. Services raise these (never 
     ├── InvalidPointer         106
     ├── InvalidJSON            107
     ├── IncorrectType          111
+    ├── PushMisconfigured      115             (push is not configured)
     ├── OperationForbidden     119             (CLP denial, server-owned field)
     ├── InvalidACL             123
+    ├── InvalidInstallationId  132             (_Installation: several match a deviceToken)
+    ├── InstallationIdMissing  135             (_Installation: no id field, or no deviceType)
+    ├── InvalidInstallationChange 136          (installationId / deviceType never change)
     ├── DuplicateValue         137
     ├── ScriptFailed           141
     ├── ValidationFailed       142
@@ -26,6 +31,7 @@ and the HTTP status Parse Server would answer with. Services raise these (never 
     ├── EmailTaken             203
     ├── EmailMissing           204
     ├── SessionMissing         206
+    ├── AccountAlreadyLinked   208             (authData another account already uses)
     ├── InvalidEmail           125
     ├── InvalidRoleName        139
     ├── OtherCause              -1             (Parse's MFA adapter uses it)
@@ -35,6 +41,7 @@ and the HTTP status Parse Server would answer with. Services raise these (never 
     ├── InvalidFileName        122             (bad or missing file name, extension vs content)
     ├── FileSaveError          130             (type not allowed, content mismatch, empty file)
     ├── RequestTooLarge        107             413
+    ├── RequestTimeout         124             408  (body not in by its deadline, or abandoned)
     └── Unauthorized           (no code)       403  body {"error": "unauthorized"} as Parse does
 """
 
@@ -49,6 +56,10 @@ class ParseError(Exception):
     code: ClassVar[int] = 1
     http_status: ClassVar[int] = 400
     default_message: ClassVar[str] = "Internal server error."
+
+    # An audit entry for the refusal itself (a failed link or single sign-on): ``record``'s
+    # keyword arguments, written after the request's rollback in a transaction of its own.
+    rollback_audit: dict[str, Any] | None = None
 
     def __init__(self, message: str | None = None) -> None:
         self.message = message or self.default_message
@@ -147,8 +158,21 @@ class EmailMissing(ParseError):
     code, default_message = 204, "you must provide an email"
 
 
+class ServiceUnavailable(ParseError):
+    """The database (or the audit log, without which nothing may be disclosed) cannot be used
+    right now; the client should retry after ``retry_after`` seconds."""
+
+    code, http_status = 1, 503
+    default_message = "The service is temporarily unavailable; retry shortly."
+    retry_after: ClassVar[int] = 2
+
+
 class SessionMissing(ParseError):
     code, default_message = 206, "Session token required."
+
+
+class AccountAlreadyLinked(ParseError):
+    code, default_message = 208, "this auth is already used"
 
 
 class OtherCause(ParseError):
@@ -161,6 +185,28 @@ class InvalidSessionToken(ParseError):
 
 class UnsupportedService(ParseError):
     code, default_message = 252, "This authentication method is unsupported."
+
+
+class WebhookError(ParseError):
+    code, default_message = 143, "Webhook error."
+
+
+class PushMisconfigured(ParseError):
+    code, default_message = 115, "Missing push configuration"
+
+
+class InstallationIdMissing(ParseError):
+    """135, as Parse Server's RestWrite: no id names the installation, or no deviceType."""
+
+    code, default_message = 135, "deviceType must be specified in this operation"
+
+
+class InvalidInstallationId(ParseError):
+    code, default_message = 132, "Invalid installation id."
+
+
+class InvalidInstallationChange(ParseError):
+    code, default_message = 136, "This field may not be changed in this operation."
 
 
 class InvalidSchemaOperation(ParseError):
@@ -177,6 +223,10 @@ class FileSaveError(ParseError):
 
 class RequestTooLarge(ParseError):
     code, http_status, default_message = 107, 413, "Request body too large."
+
+
+class RequestTimeout(ParseError):
+    code, http_status, default_message = 124, 408, "Request body not received in time."
 
 
 class Unauthorized(ParseError):

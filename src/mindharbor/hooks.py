@@ -16,64 +16,29 @@ from typing import TYPE_CHECKING, Any
 
 from mindharbor.errors import ScriptFailed
 from mindharbor.security.auth import Auth
+from mindharbor.storage.triggers import (
+    AfterSave,
+    AfterSaveHook,
+    CommitHook,
+    DeleteHook,
+    DeleteRequest,
+    SaveHook,
+    SaveRequest,
+)
 
 if TYPE_CHECKING:
     from mindharbor.storage.repository import Repository
-    from mindharbor.storage.schema import ClassSchema
 
-_UNSET: Any = object()
-
-
-@dataclass
-class SaveRequest:
-    """A create or update in progress, as hooks see and shape it."""
-
-    repo: Repository
-    schema: ClassSchema
-    object_id: str
-    original: dict[str, Any] | None  # the stored row (column values) for an update
-    body: dict[str, Any]
-    server_values: dict[str, Any] = field(default_factory=dict)
-    hidden: dict[str, Any] = field(default_factory=dict)
-    acl: Any = _UNSET  # ACLJson, or None for public; unset: taken from the body
-    context: dict[str, Any] = field(default_factory=dict)  # passed on to after_save
-
-    @property
-    def auth(self) -> Auth:
-        return self.repo.auth
-
-    @property
-    def is_new(self) -> bool:
-        return self.original is None
-
-    @property
-    def acl_decided(self) -> bool:
-        return self.acl is not _UNSET
-
-    def value(self, name: str) -> Any:
-        """The field's value after this write: a change if any, else the stored value."""
-        for source in (self.server_values, self.body):
-            if name in source:
-                return source[name]
-        return (self.original or {}).get(name)
-
-
-@dataclass
-class AfterSave:
-    repo: Repository
-    schema: ClassSchema
-    object_id: str
-    is_new: bool
-    row: dict[str, Any]  # column values as written
-    original: dict[str, Any] | None
-    context: dict[str, Any]
-
-
-@dataclass
-class DeleteRequest:
-    repo: Repository
-    schema: ClassSchema
-    row: dict[str, Any]
+__all__ = [
+    "AfterSave",
+    "CloudFunction",
+    "DeleteRequest",
+    "FunctionRequest",
+    "Hooks",
+    "Job",
+    "JobRequest",
+    "SaveRequest",
+]
 
 
 @dataclass
@@ -94,9 +59,6 @@ class JobRequest:
     status_id: str | None = None
 
 
-SaveHook = Callable[[SaveRequest], Awaitable[None]]
-AfterSaveHook = Callable[[AfterSave], Awaitable[None]]
-DeleteHook = Callable[[DeleteRequest], Awaitable[None]]
 CloudFunction = Callable[[FunctionRequest], Awaitable[Any]]
 Job = Callable[[JobRequest], Awaitable[Any]]
 
@@ -112,7 +74,7 @@ class Hooks:
         self.functions: dict[str, CloudFunction] = {}
         self.jobs: dict[str, Job] = {}
         # Run inside every transaction just before it commits (the audit flush).
-        self.before_commit: list[Callable[[Repository], Awaitable[None]]] = []
+        self.before_commit: list[CommitHook] = []
 
     def on_before_save(self, *classes: str) -> Callable[[SaveHook], SaveHook]:
         def register(fn: SaveHook) -> SaveHook:

@@ -16,6 +16,7 @@ from typing import Any
 
 from mindharbor.errors import ParseError, ScriptFailed, Unauthorized
 from mindharbor.hooks import JobRequest
+from mindharbor.observe import metrics
 from mindharbor.security.auth import Auth
 from mindharbor.storage.codec import iso, utcnow
 from mindharbor.storage.db import Store
@@ -62,6 +63,7 @@ class JobRunner:
             # The exception text may carry data; the log keeps the traceback, the status not.
             log.exception("job %s failed", name)
             outcome = {"status": "failed", "message": "Internal error."}
+        metrics.job_ran(name, outcome["status"])
         if status_id is None:
             return
         async with self.store.unit_of_work(Auth.system()) as repo:

@@ -21,6 +21,7 @@ import pyotp
 import sqlalchemy as sa
 
 from mindharbor.settings import Settings
+from mindharbor.storage.identity import announce_out_of_band
 from tests.support import LiveServer, ParseClient, live_server, make_settings, open_store
 
 PASSWORD = "correct-horse-battery-9"
@@ -135,13 +136,21 @@ async def _execute(settings: Settings, sql: str, params: dict[str, Any]) -> list
     datetimes = [k for k, v in params.items() if isinstance(v, datetime)]
     if datetimes:
         statement = statement.bindparams(*(sa.bindparam(k, type_=sa.DateTime()) for k in datetimes))
-    async with open_store(settings) as store, store.engine.begin() as conn:
-        result = await conn.execute(statement, params)
-        return list(result.fetchall()) if result.returns_rows else []
+    async with open_store(settings) as store:
+        async with store.engine.begin() as conn:
+            result = await conn.execute(statement, params)
+            rows = list(result.fetchall()) if result.returns_rows else []
+            if not sql.lstrip().upper().startswith("SELECT"):
+                # As an operator must: changed outside the API, so tell every worker.
+                await announce_out_of_band(conn, store.dialect)
+        if store.dialect == "postgresql" and not sql.lstrip().upper().startswith("SELECT"):
+            await asyncio.sleep(0.1)  # NOTIFY reaches the server's listener asynchronously
+        return rows
 
 
 def run_sql(live: LiveServer, sql: str, **params: Any) -> list[Any]:
-    """Run one SQL statement against the server's database (outside the API)."""
+    """Run one SQL statement against the server's database (outside the API); a change is
+    announced to the server's identity caches, as ``storage.identity`` says it must be."""
     return asyncio.run(_execute(live.settings, sql, params))
 
 

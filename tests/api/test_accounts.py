@@ -465,8 +465,9 @@ def test_other_users_are_invisible(api: ParseClient) -> None:
         {"username": unique_name("hijack")},
         headers=session(alice["sessionToken"]),
     )
-    assert update.status_code == 404, update.text
-    assert update.json()["code"] == 101
+    # Parse answers 206 for another user's row (rest.js handleSessionMissingError), never 101.
+    assert update.status_code == 400, update.text
+    assert update.json()["code"] == 206
 
 
 def test_own_row_shows_email_never_secrets(api: ParseClient) -> None:

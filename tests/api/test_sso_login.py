@@ -191,6 +191,16 @@ def test_refused_token_creates_no_user(api: ParseClient, signing_key: RSAKey) ->
     assert found["results"] == []
 
 
+def test_refused_sso_login_is_audited(api: ParseClient, signing_key: RSAKey) -> None:
+    before = api.find("AuditLog", where={"action": "login.failure"}, count=1, limit=0)["count"]
+    now = int(time.time())
+    assert_refused(sso(api, sign(signing_key, sub=subject(), iat=now - 900, exp=now - 300)))
+    found = api.find("AuditLog", where={"action": "login.failure"}, order="-createdAt", limit=1)
+    assert found["results"][0]["summary"] == "Login with oidc failed"
+    after = api.find("AuditLog", where={"action": "login.failure"}, count=1, limit=0)["count"]
+    assert after == before + 1
+
+
 # -- providers ---------------------------------------------------------------------------------
 def test_unknown_provider_refused(api: ParseClient) -> None:
     response = api.post("/users", {"authData": {"facebook": {"id": "1", "access_token": "x"}}})

@@ -32,7 +32,8 @@ describe('Parse.File (/files)', () => {
     const bytes = new Parse.File('notes.txt', [...Buffer.from(TEXT)], 'text/plain');
     await bytes.save(asOwner);
     assert.match(bytes.name(), /^[0-9a-f]{32}_notes\.txt$/);
-    assert.match(bytes.url(), /\/files\/[^/]+\/[0-9a-f]{32}_notes\.txt\?expires=\d+&by=\w+&sig=/);
+    assert.match(bytes.url(),
+      /\/files\/[^/]+\/[0-9a-f]{32}_notes\.txt\?expires=\d+&by=\w+&sess=\w+&sig=/);
 
     const image = new Parse.File('scan.png', { base64: Buffer.from(PNG).toString('base64') },
       'image/png');
@@ -48,11 +49,15 @@ describe('Parse.File (/files)', () => {
     const fetched = await new Parse.Query(className).get(attachment.id, asOwner);
     const doc = fetched.get('doc');
     assert.equal(doc.name(), bytes.name());
-    // A File decoded from the server holds only name and url: getData() downloads it.
-    assert.equal(Buffer.from(await doc.getData(), 'base64').toString(), TEXT);
+    // A File decoded from the server holds only name and url. The URL is bound to the session
+    // that read the object: the download presents that session (getData() sends no headers,
+    // so it works only where MINDHARBOR_FILE_URLS_BOUND_TO_SESSION=false).
+    const mine = { headers: { 'X-Parse-Session-Token': asOwner.sessionToken } };
+    assert.equal(await (await fetch(doc.url(), mine)).text(), TEXT);
+    assert.equal((await fetch(doc.url())).status, 403); // the same link, without the session
 
     const [png] = fetched.get('more');
-    const downloaded = await fetch(png.url());
+    const downloaded = await fetch(png.url(), mine);
     assert.equal(downloaded.status, 200);
     assert.equal(downloaded.headers.get('content-type'), 'image/png');
     assert.match(downloaded.headers.get('content-disposition'), /^attachment; filename="scan\.png"$/);
@@ -75,8 +80,9 @@ describe('Parse.File (/files)', () => {
     const file = new Parse.File('bye.txt', [...Buffer.from('bye')], 'text/plain');
     await file.save(asOwner);
     const url = file.url();
-    assert.equal((await fetch(url)).status, 200);
+    const mine = { headers: { 'X-Parse-Session-Token': asOwner.sessionToken } };
+    assert.equal((await fetch(url, mine)).status, 200);
     await file.destroy(MASTER);
-    assert.equal((await fetch(url)).status, 403);
+    assert.equal((await fetch(url, mine)).status, 403);
   });
 });

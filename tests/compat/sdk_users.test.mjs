@@ -31,8 +31,11 @@ async function signUpPatient(name) {
   user.set({ username: name, password: PASSWORD, email: `${name}@example.org` });
   await user.signUp();
   const profile = new Parse.Object('PatientProfile');
-  profile.set({ user, medicalRecordNumber: unique('MRN'), displayName: name, isActive: true });
+  // The MRN, clinic and active flag are the clinic's: the server assigns the MRN.
+  profile.set({ user, displayName: name });
   await profile.save();
+  await profile.fetch();
+  assert.match(profile.get('medicalRecordNumber'), /^MH-/);
   return { user, profile };
 }
 

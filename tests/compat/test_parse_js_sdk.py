@@ -100,7 +100,9 @@ def _failing_tests(stdout: str) -> list[str]:
 
 @pytest.mark.node
 def test_parse_js_sdk(node_sdk: str, server: LiveServer) -> None:
-    files = sorted(path.name for path in COMPAT_DIR.glob("*.test.mjs"))
+    # MINDHARBOR_SDK_SPECS narrows the run to some files (a glob), e.g. while writing them.
+    pattern = os.environ.get("MINDHARBOR_SDK_SPECS") or "*.test.mjs"
+    files = sorted(path.name for path in COMPAT_DIR.glob(pattern))
     assert files, f"no *.test.mjs files in {COMPAT_DIR}"
     env = {
         **os.environ,

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from mindharbor.domain.audit import seal_pending, verify
 from mindharbor.security.auth import Auth
+from mindharbor.storage import audit_chain
 from tests.support import live_server, make_settings, open_store, pointer
 
 PASSWORD = "a long enough passphrase"
@@ -216,7 +217,12 @@ async def _seal(url: str, tmp: Path) -> tuple[int, Any]:
 
 
 @pytest.mark.parametrize("tamper", ["alter", "remove", "insert", "alter-unsealed"])
-def test_verify_audit_finds_tampering(fresh_backend_url: str, tmp_path: Path, tamper: str) -> None:
+def test_verify_audit_finds_tampering(
+    fresh_backend_url: str, tmp_path: Path, tamper: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pages of two entries: verification streams the log, and tampering across page
+    # boundaries must be found as surely as within one page.
+    monkeypatch.setattr(audit_chain, "PAGE", 2)
     backend = "postgres" if fresh_backend_url.startswith("postgres") else "sqlite"
     settings = make_settings(fresh_backend_url, tmp_path)
     with live_server(settings, backend) as live:

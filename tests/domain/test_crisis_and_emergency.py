@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from mindharbor.storage.codec import utcnow
+from mindharbor.storage.identity import announce_out_of_band
 from tests.domain.clinic import Clinic, clinic
 from tests.support import make_settings, open_store, pointer
 
@@ -130,11 +131,16 @@ def test_recorded_by_and_status_on_create_are_the_servers(c: Clinic) -> None:
 
 def _expire_grants(url: str, tmp: Path) -> None:
     async def run() -> None:
-        async with open_store(make_settings(url, tmp)) as store, store.engine.begin() as conn:
-            await conn.execute(
-                sa.text('UPDATE "_EmergencyGrant" SET "expiresAt" = :t'),
-                {"t": utcnow() - timedelta(minutes=1)},
-            )
+        async with open_store(make_settings(url, tmp)) as store:
+            async with store.engine.begin() as conn:
+                await conn.execute(
+                    sa.text('UPDATE "_EmergencyGrant" SET "expiresAt" = :t'),
+                    {"t": utcnow() - timedelta(minutes=1)},
+                )
+                # Changed behind the API's back: every worker must drop what it cached.
+                await announce_out_of_band(conn, store.dialect)
+            if store.dialect == "postgresql":
+                await asyncio.sleep(0.1)  # NOTIFY reaches the server's listener asynchronously
 
     asyncio.run(run())
 

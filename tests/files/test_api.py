@@ -19,13 +19,22 @@ import pytest
 
 from mindharbor.files.crypto import parse_kek
 from mindharbor.files.signing import UrlSigner, derive_signing_key
-from tests.api.identity_helpers import session, sign_up
+from tests.api.identity_helpers import session
+from tests.api.identity_helpers import sign_up as _sign_up
 from tests.files.conftest import TEST_KEK, ensure_bucket, file_settings
 from tests.support import LiveServer, ParseClient, live_server, unique_class
 
 MARKER = b"PHI-MARKER-consent-form-0042"
 PDF = b"%PDF-1.4\n" + MARKER + os.urandom(4000) + b"\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(500)
+# Each user's session token: a URL minted for a session downloads only with that session.
+SESSIONS: dict[str, str] = {}
+
+
+def sign_up(api: ParseClient) -> dict[str, Any]:
+    user = _sign_up(api)
+    SESSIONS[user["objectId"]] = user["sessionToken"]
+    return user
 
 
 @pytest.fixture
@@ -53,6 +62,10 @@ def query(url: str) -> dict[str, str]:
 
 
 def fetch(url: str, **kw: Any) -> httpx.Response:
+    """A download as the reader the URL was minted for (its session's token sent along)."""
+    minted_for = query(url).get("by")
+    if "headers" not in kw and minted_for in SESSIONS:
+        kw["headers"] = session(SESSIONS[minted_for])
     return httpx.get(url, timeout=30, **kw)
 
 

@@ -31,6 +31,8 @@ MARKER = b"PHI-MARKER-faces-0042"
 PDF = b"%PDF-1.4\n" + MARKER + os.urandom(3000) + b"\n%%EOF\n"
 OTHER_PDF = b"%PDF-1.4\nsecond attachment\n" + os.urandom(500) + b"\n%%EOF\n"
 NO_URL = (403, b'{"error":"unauthorized"}')  # the uniform refusal of /files
+# Each user's session token: a URL minted for a session downloads only with that session.
+SESSIONS: dict[str, str] = {}
 
 
 @pytest.fixture
@@ -45,6 +47,7 @@ def team(tmp_path: Path, blob_backend: dict[str, Any]) -> Iterator[Clinic]:
         job_schedule="",
         **blob_backend,
     ) as c:
+        SESSIONS.update({c.users[who]: c.tokens[who] for who in c.users})
         yield c
 
 
@@ -53,7 +56,10 @@ def query(url: str) -> dict[str, str]:
 
 
 def fetch(url: str) -> httpx.Response:
-    return httpx.get(url, timeout=30)
+    """A download as the reader the URL was minted for (its session's token sent along)."""
+    minted_for = query(url).get("by")
+    headers = {"X-Parse-Session-Token": SESSIONS[minted_for]} if minted_for in SESSIONS else {}
+    return httpx.get(url, timeout=30, headers=headers)
 
 
 def upload(team: Clinic, who: str, name: str, data: bytes) -> dict[str, Any]:
@@ -96,10 +102,16 @@ def gql(team: Clinic, who: str, text: str, variables: dict[str, Any] | None = No
     return answer
 
 
-GET_MESSAGE = "query($id: ID!) { getMessage(objectId: $id) { objectId body attachments } }"
+# Array fields are Parse's ``[ArrayResult]``: plain values come as ``Element { value }``.
+ATTACHMENTS = "attachments { ... on Element { value } }"
+GET_MESSAGE = f"query($id: ID!) {{ getMessage(objectId: $id) {{ objectId body {ATTACHMENTS} }} }}"
 FIND_MESSAGE = (
-    "query($w: JSON) { findMessage(where: $w) { count results { objectId attachments } } }"
+    f"query($w: JSON) {{ findMessage(where: $w) {{ count results {{ objectId {ATTACHMENTS} }} }} }}"
 )
+
+
+def elements(array: Any) -> Any:
+    return [e["value"] for e in array] if isinstance(array, list) else array
 
 
 # -- GraphQL ------------------------------------------------------------------------------------
@@ -109,11 +121,13 @@ def test_graphql_urls_only_for_the_patient_and_their_care_team(team: Clinic) -> 
     for who in ("patient", "provider"):
         got = gql(team, who, GET_MESSAGE, {"id": message}).json()
         assert "errors" not in got, got
-        assert_working_url(got["data"]["getMessage"]["attachments"], name, team.users[who])
+        assert_working_url(
+            elements(got["data"]["getMessage"]["attachments"]), name, team.users[who]
+        )
         found = gql(team, who, FIND_MESSAGE, {"w": {"objectId": message}}).json()
         assert "errors" not in found, found
         (row,) = found["data"]["findMessage"]["results"]
-        assert_working_url(row["attachments"], name, team.users[who])
+        assert_working_url(elements(row["attachments"]), name, team.users[who])
 
     for who in ("other", "outsider"):  # patient B, and a provider not on A's team
         got = gql(team, who, GET_MESSAGE, {"id": message})
@@ -140,14 +154,16 @@ def test_graphql_pointer_to_the_message_resolves_to_null_for_b(team: Clinic) -> 
     holder_id = team.api.create(
         holder, {"message": pointer("Message", message), "ACL": {"*": {"read": True}}}
     )
-    fields = "objectId message { objectId attachments }"
+    fields = f"objectId message {{ objectId {ATTACHMENTS} }}"
     by_find = f"{{ find{holder} {{ results {{ {fields} }} }} }}"
     by_get = f'{{ get{holder}(objectId: "{holder_id}") {{ {fields} }} }}'
 
     as_a = gql(team, "patient", by_get).json()
     assert "errors" not in as_a, as_a
     assert_working_url(
-        as_a["data"][f"get{holder}"]["message"]["attachments"], name, team.users["patient"]
+        elements(as_a["data"][f"get{holder}"]["message"]["attachments"]),
+        name,
+        team.users["patient"],
     )
 
     for who in ("other", "outsider"):

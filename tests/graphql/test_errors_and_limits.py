@@ -79,9 +79,10 @@ def test_depth_limit_refuses_before_running(gql: Gql) -> None:
     assert error["extensions"]["code"] == 102
     assert error["extensions"]["limit"] == "depth"
     assert f"exceeds the limit of {MAX_DEPTH}" in error["message"]
-    # Introspection is exempt (GraphiQL's own schema query is deep).
+    # Introspection is exempt (GraphiQL's own schema query is deep); it needs the master key.
     ok = gql.client.post(
-        "{ __schema { types { name fields { type { ofType { ofType { name } } } } } } }"
+        "{ __schema { types { name fields { type { ofType { ofType { name } } } } } } }",
+        master=True,
     )
     assert ok.status_code == 200, ok.text
 
@@ -94,12 +95,17 @@ def test_complexity_limit_counts_aliases(gql: Gql) -> None:
     assert response.json()["errors"][0]["extensions"]["limit"] == "complexity"
 
 
+def _field(cls: str) -> str:
+    return cls[:1].lower() + cls[1:]
+
+
 def test_a_failed_mutation_rolls_back_the_whole_request(gql: Gql) -> None:
     cls = _class(gql)
+    out = f"{{ {_field(cls)} {{ objectId }} }}"
     response = gql.client.post(
-        f'mutation {{ first: create{cls}(fields: {{title: "kept?"}}) {{ objectId }} '
-        f"second: create{cls}(fields: {{}}) {{ objectId }} "
-        f'third: create{cls}(fields: {{title: "never run"}}) {{ objectId }} }}',
+        f'mutation {{ first: create{cls}(input: {{fields: {{title: "kept?"}}}}) {out} '
+        f"second: create{cls}(input: {{fields: {{}}}}) {out} "
+        f'third: create{cls}(input: {{fields: {{title: "never run"}}}}) {out} }}',
         master=True,
     )
     assert response.status_code == 200, response.text
@@ -111,25 +117,29 @@ def test_a_failed_mutation_rolls_back_the_whole_request(gql: Gql) -> None:
 
 def test_mutations_commit_and_answer_the_object(gql: Gql) -> None:
     cls = _class(gql)
+    name = _field(cls)
     data = gql.client.data(
-        f'mutation {{ a: create{cls}(fields: {{title: "one"}}) {{ objectId title createdAt }} }}',
+        f'mutation {{ a: create{cls}(input: {{fields: {{title: "one"}}}}) '
+        f"{{ {name} {{ objectId title createdAt }} }} }}",
         master=True,
     )
-    created = data["a"]
+    created = data["a"][name]
     assert created["title"] == "one" and created["createdAt"].endswith("Z")
     data = gql.client.data(
-        f'mutation {{ update{cls}(objectId: "{created["objectId"]}", fields: {{title: "two"}}) '
-        "{ title updatedAt } }",
+        f'mutation {{ update{cls}(input: {{id: "{created["objectId"]}", '
+        f'fields: {{title: "two"}}}}) {{ {name} {{ title updatedAt }} }} }}',
         master=True,
     )
-    assert data[f"update{cls}"]["title"] == "two"
+    assert data[f"update{cls}"][name]["title"] == "two"
     assert (
         gql.api.get(f"/classes/{cls}/{created['objectId']}", master=True).json()["title"] == "two"
     )
     data = gql.client.data(
-        f'mutation {{ delete{cls}(objectId: "{created["objectId"]}") }}', master=True
+        f'mutation {{ delete{cls}(input: {{id: "{created["objectId"]}"}}) '
+        f"{{ {name} {{ objectId title }} }} }}",
+        master=True,
     )
-    assert data[f"delete{cls}"] == created["objectId"]
+    assert data[f"delete{cls}"][name] == {"objectId": created["objectId"], "title": "two"}
     assert gql.api.get(f"/classes/{cls}/{created['objectId']}", master=True).status_code == 404
 
 
@@ -158,9 +168,9 @@ def test_cloud_functions_are_mutations(gql: Gql) -> None:
     assert error_code(response) == 141
     names = {
         f["name"]
-        for f in gql.client.data("{ __schema { mutationType { fields { name } } } }")["__schema"][
-            "mutationType"
-        ]["fields"]
+        for f in gql.client.data("{ __schema { mutationType { fields { name } } } }", master=True)[
+            "__schema"
+        ]["mutationType"]["fields"]
     }
     assert {"publishAssessment", "amendAssessment", "requestEmergencyAccess"} <= names
     # A clinical function refuses an anonymous caller exactly as REST does.

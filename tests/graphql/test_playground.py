@@ -1,11 +1,17 @@
 """The playground works offline: GraphiQL at ``/graphql`` and the API docs at ``/docs`` load
 only assets MindHarbor serves itself, and (where Chromium is installed) render in a real
-headless browser without touching any other host."""
+headless browser without touching any other host.
+
+GraphiQL's schema (docs, autocompletion) comes from introspection, which is for the master key
+(issue 19): the page first shows the refusal, and loads the schema once the master key is put in
+its Headers tab and the schema re-fetched, as its default query explains."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -108,16 +114,22 @@ def test_pages_render_in_headless_chromium_offline(server: LiveServer, path: str
                 ),
             )
             if path == "/graphql":
-                # GraphiQL fetches the schema itself, through POST /graphql with the app id.
+                # GraphiQL asks for the schema itself, with the app id only: refused.
                 with page.expect_response(
                     lambda r: r.url.endswith("/graphql") and r.request.method == "POST",
                     timeout=30_000,
                 ) as first_post:
                     page.goto(base + path)
-                assert first_post.value.status == 200
+                assert first_post.value.status == 403
+                assert "Introspection is not allowed" in first_post.value.text()
             page.goto(base + path, wait_until="networkidle", timeout=30_000)
             page.wait_for_selector(PAGES[path], timeout=30_000)
             if path == "/graphql":
+                assert graphql_posts and set(graphql_posts) == {403}, graphql_posts
+                refused = len(failed)
+                assert failed == [f"403 {base}/graphql"] * refused
+                failed.clear()
+                _load_schema_with_master_key(page, server, failed)
                 assert 200 in graphql_posts, graphql_posts
             else:
                 assert "MindHarbor REST API" in page.inner_text(PAGES[path])
@@ -126,3 +138,48 @@ def test_pages_render_in_headless_chromium_offline(server: LiveServer, path: str
     assert foreign == []
     assert failed == []
     assert problems == []
+
+
+def _load_schema_with_master_key(page: Any, server: LiveServer, failed: list[str]) -> None:
+    """Type the master key into GraphiQL's Headers editor, re-fetch the schema, open the docs,
+    and run a query: what a developer does with the key `make run` prints."""
+    headers = {"X-Parse-Application-Id": server.app_id, "X-Parse-Master-Key": server.master_key}
+    page.evaluate(
+        """(value) => {
+            const editors = document.querySelectorAll('.graphiql-editor .CodeMirror');
+            const box = Array.from(editors).find(
+                e => e.CodeMirror.getValue().includes('X-Parse-Application-Id'));
+            box.CodeMirror.setValue(value);
+        }""",
+        json.dumps(headers, indent=2),
+    )
+    before = len(failed)
+    for _attempt in range(20):  # GraphiQL takes the edited headers after a short debounce
+        with page.expect_response(
+            lambda r: r.url.endswith("/graphql") and r.request.method == "POST", timeout=30_000
+        ) as schema:
+            page.click('button[aria-label="Re-fetch GraphQL schema"]')
+        if schema.value.status == 200:
+            break
+        page.wait_for_timeout(250)
+    assert schema.value.status == 200
+    # Attempts that still carried the old headers were refused, as they must be.
+    assert set(failed[before:]) <= {f"403 {schema.value.url}"}, failed
+    del failed[before:]
+    assert "__schema" in schema.value.json()["data"]
+    page.click('button[aria-label="Show Documentation Explorer"]')
+    page.wait_for_selector(".graphiql-doc-explorer", timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelector('.graphiql-doc-explorer').innerText.includes('Query')",
+        timeout=30_000,
+    )
+    page.evaluate(
+        """() => document.querySelector('.graphiql-editor .CodeMirror')
+            .CodeMirror.setValue('query Viewer { health }')"""
+    )
+    with page.expect_response(
+        lambda r: r.url.endswith("/graphql") and r.request.method == "POST", timeout=30_000
+    ) as run:
+        page.click('button[aria-label="Execute query (Ctrl-Enter)"]')
+    assert run.value.status == 200
+    assert run.value.json() == {"data": {"health": True}}

@@ -157,3 +157,10 @@ def test_json_equal_keeps_booleans_apart_from_numbers() -> None:
     assert not json_equal([True], [1])
     assert not json_equal(0, False)
     assert json_equal({"a": 1, "b": 2}, {"b": 2, "a": 1})
+
+
+def test_text_search_is_refused_with_its_reason() -> None:
+    """``$text`` ranks against the whole class; a subscription cannot, and says so."""
+    where = {"title": {"$text": {"$search": {"$term": "intake"}}}}
+    with pytest.raises(InvalidQuery, match=r"^\$text is not supported in live queries\.$"):
+        compile_where(SCHEMA, where, LIMITS)

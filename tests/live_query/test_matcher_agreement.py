@@ -6,6 +6,11 @@ in ``$or``/``$and``/``$nor``; the objects are written through the repository int
 their own, and ``repo.find`` must return exactly the ids the matcher accepts, on SQLite and on
 PostgreSQL. A query one evaluator refuses must be refused by the other with the same error.
 
+GeoPoint and Polygon fields take the geo operators (``$nearSphere`` with each distance unit,
+``$within``/``$box``, ``$geoWithin``/``$polygon``/``$centerSphere``, ``$geoIntersects``) on a
+coarse integer grid with poles and the antimeridian, so points often lie exactly on a box's
+edge, a polygon's edge or vertex: the cases where the evaluators could differ.
+
 Generated values stay where both databases themselves agree: no integral floats (PostgreSQL's
 jsonb says ``1.0 = 1``, SQLite's JSON text does not), no objects inside arrays (jsonb ``@>`` is
 partial containment), no digits or letters of ``true``/``false`` in regex text (PostgreSQL matches
@@ -38,6 +43,8 @@ FIELDS = {
     "b": {"type": "Boolean"},
     "arr": {"type": "Array"},
     "obj": {"type": "Object"},
+    "loc": {"type": "GeoPoint"},
+    "area": {"type": "Polygon"},
 }
 text = st.text(alphabet="xyzXY", max_size=3)
 number = st.one_of(st.integers(-3, 3), st.sampled_from([-1.5, 0.5, 2.5]))
@@ -48,17 +55,64 @@ objects = st.dictionaries(
     st.one_of(scalar, st.dictionaries(st.just("c"), scalar, max_size=1)),
     max_size=2,
 )
-values = {"s": text, "n": number, "b": st.booleans(), "arr": arrays, "obj": objects}
+LATS = st.sampled_from([-90, -1, 0, 1, 2, 89, 90])
+LNGS = st.sampled_from([-180, -1, 0, 1, 2, 179, 180])
+geopoint = st.builds(
+    lambda lat, lng: {"__type": "GeoPoint", "latitude": lat, "longitude": lng}, LATS, LNGS
+)
+grid = st.tuples(st.integers(-1, 2), st.integers(-1, 2)).map(list)
+polygon = st.lists(grid, min_size=3, max_size=5, unique_by=tuple).map(
+    lambda ring: {"__type": "Polygon", "coordinates": ring}
+)
+values = {
+    "s": text,
+    "n": number,
+    "b": st.booleans(),
+    "arr": arrays,
+    "obj": objects,
+    "loc": geopoint,
+    "area": polygon,
+}
 row_strategy = st.fixed_dictionaries({}, optional=values)
 
-KEYS = ["s", "n", "b", "arr", "obj", "obj.a", "obj.b.c", "nope"]
+KEYS = ["s", "n", "b", "arr", "obj", "obj.a", "obj.b.c", "nope", "loc", "area"]
 operand = st.one_of(scalar, st.none())
 list_operand = st.lists(scalar, max_size=3)
 COMPARE = ["$lt", "$lte", "$gt", "$gte"]
 regex = st.sampled_from(["^x", "y$", "X", "xy", "^$", "z|Y", "."])
 
 
+DISTANCES = st.sampled_from([0, 0.01, 0.02, 0.5, 1.5, 3.2, 20, 1000, 5000])
+UNITS = st.sampled_from(
+    ["$maxDistance", "$maxDistanceInRadians", "$maxDistanceInMiles", "$maxDistanceInKilometers"]
+)
+
+
+def _geo_constraint() -> st.SearchStrategy[Any]:
+    near = st.tuples(geopoint, st.one_of(st.none(), st.tuples(UNITS, DISTANCES))).map(
+        lambda t: {"$nearSphere": t[0], **({t[1][0]: t[1][1]} if t[1] else {})}
+    )
+    pair = st.tuples(LNGS, LATS).map(list)
+    return st.one_of(
+        near,
+        st.lists(geopoint, min_size=2, max_size=2).map(lambda box: {"$within": {"$box": box}}),
+        st.lists(st.one_of(geopoint, pair), min_size=3, max_size=4).map(
+            lambda ring: {"$geoWithin": {"$polygon": ring}}
+        ),
+        st.tuples(st.one_of(geopoint, pair), DISTANCES).map(
+            lambda t: {"$geoWithin": {"$centerSphere": [t[0], t[1]]}}
+        ),
+        geopoint.map(lambda point: {"$geoIntersects": {"$point": point}}),
+        st.tuples(UNITS, DISTANCES).map(lambda t: {t[0]: t[1]}),  # without $nearSphere: 102
+    )
+
+
 def _constraint(key: str) -> st.SearchStrategy[Any]:
+    if key in ("loc", "area"):
+        plain = geopoint if key == "loc" else polygon
+        return st.one_of(
+            _geo_constraint(), plain, st.fixed_dictionaries({"$exists": st.booleans()})
+        )
     plain = operand if key != "arr" else st.one_of(operand, arrays)
     ops = st.one_of(
         st.fixed_dictionaries({"$eq": plain}),
@@ -106,7 +160,8 @@ class Harness:
             await repo.create(self.cls, {k: v for k, v in _SEED.items()})
             await repo.purge(repo.schema_or_none(self.cls))  # type: ignore[arg-type]
 
-    async def check(self, rows: list[dict[str, Any]], where: dict[str, Any]) -> None:
+    async def check(self, rows: list[dict[str, Any]], where: dict[str, Any]) -> int | None:
+        """Both evaluators agree; the number of rows found (None: both refused the query)."""
         async with self.store.unit_of_work(Auth.master()) as repo:
             schema = repo.schema_or_none(self.cls)
             assert schema is not None
@@ -130,6 +185,8 @@ class Harness:
         assert sql_error == memory_error, (where, sql_error, memory_error)
         if sql_error is None:
             assert sql_ids == memory_ids, (where, rows, stored)
+            return len(sql_ids)
+        return None
 
 
 _EDGE_ROWS: list[dict[str, Any]] = [
@@ -138,7 +195,26 @@ _EDGE_ROWS: list[dict[str, Any]] = [
     {"s": "", "n": -1.5, "arr": [], "obj": {}},
     {"arr": ["xy"], "obj": {"a": "x"}, "b": True},
 ]
-_SEED = {"s": "x", "n": 0.5, "b": True, "arr": ["x"], "obj": {"a": 1}}
+_SEED = {
+    "s": "x",
+    "n": 0.5,
+    "b": True,
+    "arr": ["x"],
+    "obj": {"a": 1},
+    "loc": {"__type": "GeoPoint", "latitude": 0, "longitude": 0},
+    "area": {"__type": "Polygon", "coordinates": [[0, 0], [0, 1], [1, 1]]},
+}
+_SQUARE = {"__type": "Polygon", "coordinates": [[0, 0], [0, 2], [2, 2], [2, 0]]}
+_GEO_ROWS: list[dict[str, Any]] = [
+    {},
+    {"loc": {"__type": "GeoPoint", "latitude": 1, "longitude": 1}, "area": _SQUARE},
+    {"loc": {"__type": "GeoPoint", "latitude": 0, "longitude": 180}},
+    {"loc": {"__type": "GeoPoint", "latitude": 90, "longitude": 2}},
+]
+
+
+def _gp(lat: float, lng: float) -> dict[str, Any]:
+    return {"__type": "GeoPoint", "latitude": lat, "longitude": lng}
 
 
 @pytest.fixture
@@ -171,5 +247,39 @@ def harness(fresh_backend_url: str, tmp_path: Path) -> Iterator[Harness]:
 @example(rows=_EDGE_ROWS, where={"s": {"$in": [None, "x"]}, "arr": {"$in": [None]}})
 @example(rows=_EDGE_ROWS, where={"arr": {"$all": [{"$regex": "^x"}]}, "b": {"$ne": 1}})
 @example(rows=_EDGE_ROWS, where={"obj": {"a": 1}, "n": {"$gte": 0.5, "$lt": "x"}})
+@example(rows=_GEO_ROWS, where={"area": {"$geoIntersects": {"$point": _gp(2, 1)}}})
+@example(rows=_GEO_ROWS, where={"area": {"$geoIntersects": {"$point": _gp(0, 0)}}})
+@example(rows=_GEO_ROWS, where={"loc": {"$within": {"$box": [_gp(1, 1), _gp(-1, 0)]}}})
+@example(
+    rows=_GEO_ROWS, where={"loc": {"$geoWithin": {"$polygon": [_gp(0, 0), _gp(2, 2), _gp(0, 2)]}}}
+)
+@example(rows=_GEO_ROWS, where={"loc": {"$nearSphere": _gp(0, -180), "$maxDistance": 0}})
+@example(
+    rows=_GEO_ROWS, where={"$nor": [{"loc": {"$nearSphere": _gp(89, 179), "$maxDistance": 0.02}}]}
+)
+@example(
+    rows=_GEO_ROWS,
+    where={"area": _SQUARE | {"coordinates": [[0, 0], [0, 2], [2, 2], [2, 0], [0, 0]]}},
+)
+@example(rows=_GEO_ROWS, where={"s": {"$nearSphere": _gp(0, 0)}})
 def test_matcher_agrees_with_sql(harness: Harness, rows: list[dict[str, Any]], where: Any) -> None:
     harness.loop.run_until_complete(harness.check(rows, where))
+
+
+GEO_CASES = [  # (where, rows of _GEO_ROWS found): boundaries count as inside, as in PostgreSQL
+    ({"area": {"$geoIntersects": {"$point": _gp(2, 1)}}}, 1),  # on the square's edge
+    ({"area": {"$geoIntersects": {"$point": _gp(3, 1)}}}, 0),
+    ({"loc": {"$within": {"$box": [_gp(1, 1), _gp(-1, 0)]}}}, 1),  # a corner, swapped corners
+    ({"loc": {"$geoWithin": {"$polygon": [_gp(0, 0), _gp(2, 2), _gp(0, 2)]}}}, 1),  # on an edge
+    ({"loc": {"$geoWithin": {"$polygon": [[0, 0], [2, 2], [2, 0]]}}}, 1),
+    ({"loc": {"$nearSphere": _gp(0, -180), "$maxDistanceInKilometers": 1}}, 1),  # antimeridian
+    ({"loc": {"$nearSphere": _gp(89, 179), "$maxDistanceInKilometers": 112}}, 1),
+    ({"loc": {"$geoWithin": {"$centerSphere": [[1, 1], 0.0]}}}, 1),
+    ({"area": _SQUARE}, 1),  # the open ring matches the stored closed one
+]
+
+
+def test_geo_cases_are_answered_alike(harness: Harness) -> None:
+    """Not agreement by refusal: each geo case is answered, identically, by both evaluators."""
+    for where, count in GEO_CASES:
+        assert harness.loop.run_until_complete(harness.check(_GEO_ROWS, where)) == count, where

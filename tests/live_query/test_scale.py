@@ -148,6 +148,15 @@ def _raw_websocket(url: str, rcvbuf: int | None = None) -> socket.socket:
     sock = socket.socket()
     if rcvbuf:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    try:
+        _handshake(sock, host, port, path)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _handshake(sock: socket.socket, host: str, port: str, path: str) -> None:
     sock.connect((host, int(port)))
     sock.sendall(
         (
@@ -161,7 +170,6 @@ def _raw_websocket(url: str, rcvbuf: int | None = None) -> socket.socket:
     while b"\r\n\r\n" not in response:
         response += sock.recv(1)
     assert b" 101 " in response, response
-    return sock
 
 
 def _frame(body: dict[str, Any]) -> bytes:

@@ -79,5 +79,9 @@ async def session_client(
         extra["sessionToken"] = token
     if master_key:
         extra["masterKey"] = master_key
-    await client.connect(app_id, **extra)
+    try:
+        await client.connect(app_id, **extra)
+    except BaseException:
+        await client.close()  # a refused or slow connect must not leak the socket
+        raise
     return client

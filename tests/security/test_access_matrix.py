@@ -1,8 +1,12 @@
 """The access matrix: every PHI class x operation x caller, asserted over HTTP on both backends.
 
 Callers: anonymous, patient A, patient B, a provider on A's care team, a provider not on it, an
-admin, a compliance officer, and the master key. Records exist for patients A and B. The tables
-below are the specification; each cell is checked by a real request.
+admin, a compliance officer, the master key, and two personas from issue 19: ``adminCrafted``, an
+admin who tried to make himself an ``emergency_<A>`` / ``careTeam_<A>`` role (refused, and a
+stored one from an older version confers nothing), and ``providerFormer``, a provider who was on
+A's care team, messaged with A, and was taken off it (he keeps only the text he sent). Records
+exist for patients A and B. The tables below are the specification; each cell is checked by a
+real request; the two issue-19 personas are re-checked through /batch, GraphQL and LiveQuery.
 
 Legend for single-object operations: "ok" succeeds; "nf" answers 101 (exactly as for a missing
 object: existence is never revealed); "deny" answers 119 (the class or the change is closed to the
@@ -11,6 +15,7 @@ caller); "bad" answers 142 (a clinical rule refuses it).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
 from collections.abc import Iterator
@@ -21,48 +26,53 @@ from typing import Any
 
 import pytest
 
-from tests.support import LiveServer, ParseClient, live_server, make_settings, pointer
+from mindharbor.security.auth import Auth
+from tests.graphql.support import GraphQLClient, error_code
+from tests.live_query.wsclient import session_client
+from tests.support import LiveServer, ParseClient, live_server, make_settings, open_store, pointer
 
 # fmt: off
 CALLERS = ("anon", "patientA", "patientB", "providerOn", "providerOff", "admin", "compliance",
-           "master")
+           "master", "adminCrafted", "providerFormer")
 PHI_CLASSES = ("PatientProfile", "IntakeAssessment", "CrisisInterventionLog", "Message",
                "Appointment")
 CLINICAL = ("IntakeAssessment", "CrisisInterventionLog", "Message", "Appointment")
 
 # find / count / get: whose records the caller sees (None: the class is closed to it, 119).
 #                      anon  patientA patientB providerOn providerOff admin       compliance master
+#                      adminCrafted providerFormer
 VISIBLE: dict[str, dict[str, set[str] | None]] = {
     "PatientProfile": dict(zip(CALLERS, (None, {"A"}, {"B"}, {"A"}, set(), {"A", "B"}, set(),
-                                         {"A", "B"}), strict=True)),
-    **{cls: dict(zip(CALLERS, (None, {"A"}, {"B"}, {"A"}, set(), set(), set(), {"A", "B"}),
-                     strict=True)) for cls in CLINICAL},
+                                         {"A", "B"}, {"A", "B"}, set()), strict=True)),
+    **{cls: dict(zip(CALLERS, (None, {"A"}, {"B"}, {"A"}, set(), set(), set(), {"A", "B"},
+                               set(), set()), strict=True)) for cls in CLINICAL},
 }
 
 # update of patient A's record (a harmless field).
 #              anon    patientA patientB providerOn providerOff admin compliance master
 UPDATE_A: dict[str, dict[str, str]] = {
-    "PatientProfile":        dict(zip(CALLERS, ("deny", "ok", "nf", "ok", "nf", "ok", "nf", "ok"),
-                                      strict=True)),
+    "PatientProfile":        dict(zip(CALLERS, ("deny", "ok", "nf", "ok", "nf", "ok", "nf", "ok",
+                                                "ok", "nf"), strict=True)),
     # A published assessment is never changed in place, not even by the master key: amend it.
     "IntakeAssessment":      dict(zip(CALLERS, ("deny", "nf", "nf", "deny", "nf", "nf", "nf",
-                                                "deny"), strict=True)),
-    "CrisisInterventionLog": dict(zip(CALLERS, ("deny", "nf", "nf", "ok", "nf", "nf", "nf", "ok"),
-                                      strict=True)),
+                                                "deny", "nf", "nf"), strict=True)),
+    "CrisisInterventionLog": dict(zip(CALLERS, ("deny", "nf", "nf", "ok", "nf", "nf", "nf", "ok",
+                                                "nf", "nf"), strict=True)),
     # Messages are written by their sender and recipient only (here providerOn -> patientA), and
     # a read receipt (the change tried here) only by the recipient.
     "Message":               dict(zip(CALLERS, ("deny", "ok", "nf", "deny", "nf", "nf", "nf",
-                                                "ok"), strict=True)),
-    "Appointment":           dict(zip(CALLERS, ("deny", "nf", "nf", "ok", "nf", "nf", "nf", "ok"),
-                                      strict=True)),
+                                                "ok", "nf", "nf"), strict=True)),
+    "Appointment":           dict(zip(CALLERS, ("deny", "nf", "nf", "ok", "nf", "nf", "nf", "ok",
+                                                "nf", "nf"), strict=True)),
 }
 # delete: clinical records are never deleted through the API (they are amended, cancelled or
 # marked entered-in-error; retention purges run as the server), and only an admin closes a
 # patient's chart.
 DELETE: dict[str, dict[str, str]] = {
     "PatientProfile": dict(zip(CALLERS, ("deny", "deny", "deny", "deny", "deny", "ok", "deny",
-                                         "ok"), strict=True)),
-    **{cls: dict(zip(CALLERS, ("deny",) * 7 + ("ok",), strict=True)) for cls in CLINICAL},
+                                         "ok", "ok", "deny"), strict=True)),
+    **{cls: dict(zip(CALLERS, ("deny",) * 7 + ("ok", "deny", "deny"), strict=True))
+       for cls in CLINICAL},
 }
 
 # create a record about patient A (PatientProfile: a profile for some other new account).
@@ -70,17 +80,20 @@ DELETE: dict[str, dict[str, str]] = {
 #              anon    patientA patientB providerOn providerOff admin  compliance master
 CREATE_FOR_A: dict[str, dict[str, str]] = {
     "PatientProfile":        dict(zip(CALLERS, ("deny", "deny", "deny", "deny", "deny", "ok",
-                                                "deny", "ok"), strict=True)),
+                                                "deny", "ok", "ok", "deny"), strict=True)),
     "IntakeAssessment":      dict(zip(CALLERS, ("deny", "deny", "nf", "ok", "nf", "deny", "nf",
-                                                "ok"), strict=True)),
+                                                "ok", "deny", "nf"), strict=True)),
     "CrisisInterventionLog": dict(zip(CALLERS, ("deny", "deny", "nf", "ok", "nf", "deny", "nf",
-                                                "ok"), strict=True)),
+                                                "ok", "deny", "nf"), strict=True)),
     "Message":               dict(zip(CALLERS, ("deny", "ok", "nf", "ok", "nf", "bad", "nf",
-                                                "ok"), strict=True)),
+                                                "ok", "bad", "nf"), strict=True)),
     "Appointment":           dict(zip(CALLERS, ("deny", "deny", "nf", "ok", "nf", "deny", "nf",
-                                                "ok"), strict=True)),
+                                                "ok", "deny", "nf"), strict=True)),
 }
-AUDIT_READ = dict(zip(CALLERS, (None, None, None, None, None, True, True, True), strict=True))
+AUDIT_READ = dict(zip(CALLERS, (None, None, None, None, None, True, True, True, True, None),
+                      strict=True))
+# What each issue-19 persona keeps: the former provider, the text of the message he sent A.
+FORMER_OWN = {"adminCrafted": set[str](), "providerFormer": {"sent"}}
 # fmt: on
 
 PASSWORD = "a long enough passphrase"
@@ -102,6 +115,7 @@ class World:
     users: dict[str, str] = field(default_factory=dict)
     patients: dict[str, str] = field(default_factory=dict)  # "A"/"B" -> PatientProfile id
     records: dict[tuple[str, str], str] = field(default_factory=dict)  # (class, A/B) -> id
+    former: dict[str, str] = field(default_factory=dict)  # providerFormer's "sent"/"received"
 
     def call(self, caller: str, method: str, path: str, **kw: Any) -> Any:
         headers = dict(kw.pop("headers", {}) or {})
@@ -176,6 +190,8 @@ def world(
             "providerOff": "provider",
             "admin": "admin",
             "compliance": "compliance",
+            "adminCrafted": "admin",
+            "providerFormer": "provider",
         }
         for caller, role in roles.items():
             w.users[caller] = _user(api, f"{caller}_{tag}", role)
@@ -212,7 +228,60 @@ def world(
             assert w.records[(cls, "A")] and w.records[(cls, "B")]
         w.records[("PatientProfile", "A")] = w.patients["A"]
         w.records[("PatientProfile", "B")] = w.patients["B"]
+        _craft_roles(w)
+        _former_provider(w)
         yield w
+
+
+def _craft_roles(w: World) -> None:
+    """adminCrafted tries to make himself A's emergency or care-team role (refused), and holds a
+    stored ``emergency_<A>`` role as an older version would have let him make."""
+    me = pointer("_User", w.users["adminCrafted"])
+    for name in (f"emergency_{w.patients['A']}", f"careTeam_{w.patients['A']}"):
+        crafted = w.call(
+            "adminCrafted",
+            "POST",
+            "/roles",
+            json={
+                "name": name,
+                "ACL": {"role:admin": {"read": True, "write": True}},
+                "users": {"__op": "AddRelation", "objects": [me]},
+            },
+        )
+        assert _outcome(crafted) == "deny", crafted.text
+
+    async def store() -> None:
+        async with open_store(w.live.settings) as db, db.unit_of_work(Auth.system()) as repo:
+            await repo.create(
+                "_Role",
+                {
+                    "name": f"emergency_{w.patients['A']}",
+                    "ACL": {"role:admin": {"read": True, "write": True}},
+                    "users": {"__op": "AddRelation", "objects": [me]},
+                },
+            )
+
+    asyncio.run(store())
+
+
+def _former_provider(w: World) -> None:
+    """providerFormer joins A's care team, exchanges a message each way with A, and leaves."""
+    args = {"patientId": w.patients["A"], "providerId": w.users["providerFormer"]}
+    assert _outcome(w.call("admin", "POST", "/functions/assignProvider", json=args)) == "ok"
+    for key, sender, recipient in (
+        ("sent", "providerFormer", "patientA"),
+        ("received", "patientA", "providerFormer"),
+    ):
+        body = {
+            "patient": pointer("PatientProfile", w.patients["A"]),
+            "conversationId": f"former-{w.patients['A']}",
+            "to": pointer("_User", w.users[recipient]),
+            "body": f"{key} text",
+        }
+        made = w.call(sender, "POST", "/classes/Message", json=body)
+        assert made.status_code == 201, made.text
+        w.former[key] = made.json()["objectId"]
+    assert _outcome(w.call("admin", "POST", "/functions/unassignProvider", json=args)) == "ok"
 
 
 def _owner_labels(w: World, cls: str, results: list[dict[str, Any]]) -> set[str]:
@@ -241,7 +310,8 @@ def test_find_count_get(world: World, cls: str, caller: str) -> None:
     # The count counts only what the caller may see (other tests' rows may add to it).
     assert found.json()["count"] >= len(expected)
     if expected == set() and cls != "PatientProfile":
-        assert found.json()["count"] == 0
+        own = FORMER_OWN.get(caller, set()) if cls == "Message" else set()
+        assert found.json()["count"] == len(own)
     for label in ("A", "B"):
         got = world.call(caller, "GET", f"/classes/{cls}/{world.records[(cls, label)]}")
         assert _outcome(got) == ("ok" if label in expected else "nf"), (label, got.text)
@@ -374,7 +444,7 @@ def test_subqueries_run_with_the_callers_rights(world: World, caller: str) -> No
         assert _outcome(related) == "deny"
         return
     members = {u["objectId"] for u in related.json()["results"]}
-    expected = {w.users["providerOn"]} if caller in ("admin", "master") else set()
+    expected = {w.users["providerOn"]} if caller in ("admin", "master", "adminCrafted") else set()
     assert members == expected
 
 
@@ -558,3 +628,56 @@ def test_sessions_me_and_user_rows_are_private(world: World) -> None:
     assert "password" not in own and "_hashed_password" not in own
     seen_by_admin = w.call("admin", "GET", f"/users/{w.users['patientA']}").json()
     assert "authData" not in seen_by_admin
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("caller", ["adminCrafted", "providerFormer"])
+async def test_issue_19_personas_see_nothing_extra_on_any_face(world: World, caller: str) -> None:
+    """The crafted-role admin and the former care-team provider, through /batch, GraphQL and
+    LiveQuery: exactly what the tables say, plus the former provider's own sent text."""
+    w = world
+    own = {w.former[k] for k in FORMER_OWN[caller]}
+    paths = [f"/parse/classes/{cls}/{w.records[(cls, 'A')]}" for cls in PHI_CLASSES]
+    paths.append(f"/parse/classes/Message/{w.former['received']}")
+    reply = w.call(
+        caller, "POST", "/batch", json={"requests": [{"method": "GET", "path": p} for p in paths]}
+    )
+    assert reply.status_code == 200, reply.text
+    for path, answer in zip(paths, reply.json(), strict=True):
+        cls = path.split("/")[3]
+        visible = "A" in (VISIBLE[cls][caller] or set()) and not path.endswith(w.former["received"])
+        assert ("success" in answer) == visible, (path, answer)
+        if not visible:
+            assert answer["error"]["code"] == 101, (path, answer)
+    gql = GraphQLClient(w.live)
+    token = w.tokens[caller]
+    for cls in PHI_CLASSES:
+        found = gql.post(
+            f"{{ find{cls}(where: {{}}) {{ results {{ objectId }} }} }}", token=token
+        ).json()
+        assert "errors" not in found, found
+        ids = {r["objectId"] for r in found["data"][f"find{cls}"]["results"]}
+        labels = {label for label in ("A", "B") if w.records[(cls, label)] in ids}
+        assert labels == VISIBLE[cls][caller], (cls, labels)
+        if cls == "Message":
+            assert w.former["received"] not in ids
+            assert own <= ids
+        if "A" not in (VISIBLE[cls][caller] or set()):
+            got = gql.post(
+                f'{{ get{cls}(objectId: "{w.records[(cls, "A")]}") {{ objectId }} }}', token=token
+            )
+            assert error_code(got) == 101, got.text
+    if own:
+        sent = w.call(caller, "GET", f"/classes/Message/{w.former['sent']}").json()
+        assert sent["body"] == "sent text" and "attachments" not in sent
+    live = await session_client(w.live.url, w.live.app_id, token=token)
+    try:
+        for n, cls in enumerate(CLINICAL, start=1):
+            assert (await live.subscribe(n, cls))["op"] == "subscribed"
+        for cls in CLINICAL:
+            w.api.create(
+                cls, _record_body(cls, w.patients["A"], w.users["providerOn"], w.users["patientA"])
+            )
+        await live.silent(1.0)  # nothing of A's chart is pushed
+    finally:
+        await live.close()

@@ -6,9 +6,11 @@ allow_methods=..., expose_headers=...)`` without credentials, which it replaces 
 * a preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``) is answered
   here: 200 ``OK``, or 400 ``Disallowed CORS method`` / ``private-network``; the requested
   headers are mirrored back;
-* every other response gets ``Vary: Origin`` (appended to any ``Vary`` the app set) and, when the
-  request carried an ``Origin``, ``Access-Control-Allow-Origin: *`` and
-  ``Access-Control-Expose-Headers``.
+* every other response gets ``Vary: Origin`` (appended to any ``Vary`` the app set),
+  ``Access-Control-Allow-Origin: *`` and ``Access-Control-Expose-Headers``, with or without an
+  ``Origin`` in the request: Parse Server sends them always, and the Parse JS SDK reads a
+  response header (``X-Parse-Job-Status-Id`` for ``Parse.Cloud.startJob``) only when the
+  expose list names it, in Node as in a browser.
 
 The request headers are scanned once as raw bytes; no ``Headers``/``MutableHeaders`` objects are
 built per request.
@@ -78,7 +80,7 @@ class Cors:
                 send, request_method, requested_headers, private_network is not None
             )
             return
-        extra = self._with_origin if origin is not None else ()
+        extra = self._with_origin
 
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":

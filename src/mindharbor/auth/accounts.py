@@ -14,20 +14,18 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
-from mindharbor.auth import mfa, sessions
-from mindharbor.auth.mailer import Mail
+from mindharbor.auth import linking, mfa, sessions
 from mindharbor.auth.passwords import check_policy, hash_password_async, verify_password_async
-from mindharbor.auth.roles import BUILTIN_ROLES, roles_of, set_membership
+from mindharbor.auth.ratelimit import within_rate
+from mindharbor.auth.roles import BUILTIN_ROLES, set_membership
 from mindharbor.domain import audit
 from mindharbor.domain.identity import normalize_email
 from mindharbor.errors import (
-    EmailMissing,
     InvalidSessionToken,
     ObjectNotFound,
     OperationForbidden,
     OtherCause,
+    ParseError,
     PasswordMissing,
     RequestLimitExceeded,
     ScriptFailed,
@@ -37,9 +35,11 @@ from mindharbor.errors import (
 )
 from mindharbor.hooks import FunctionRequest, Hooks
 from mindharbor.security.auth import Auth
+from mindharbor.security.roles import is_admin
+from mindharbor.storage import invitations
 from mindharbor.storage.codec import iso, utcnow
+from mindharbor.storage.identity import username_key
 from mindharbor.storage.repository import FindQuery, Repository
-from mindharbor.storage.system_tables import invitation_table
 
 log = logging.getLogger(__name__)
 INVALID_LOGIN = "Invalid username/password."
@@ -50,8 +50,7 @@ def _sha256(value: str) -> str:
 
 
 def _required_mfa_roles(repo: Repository) -> frozenset[str]:
-    raw = repo.store.settings.mfa_required_roles
-    return frozenset(r.strip() for r in raw.split(",") if r.strip())
+    return sessions.mfa_required_roles(repo.store.settings)
 
 
 async def user_json(repo: Repository, user_id: str) -> dict[str, Any]:
@@ -68,22 +67,32 @@ async def _session_reply(
     provider: str,
     installation_id: str | None,
 ) -> dict[str, Any]:
-    roles = await roles_of(repo.system(), user_id)
     row = await repo.system().raw_row("_User", "objectId", user_id)
+    # A password log-in of an enrolled account has just passed the second factor
+    # (check_credentials); single sign-on trusts the identity provider's.
     enrolled = bool(((row or {}).get("_mfa") or {}).get("enabled"))
-    restricted = bool(roles & _required_mfa_roles(repo)) and not enrolled
-    token, _ = await sessions.create_session(
+    token, session = await sessions.create_session(
         repo,
         user_id,
         action=action,
         provider=provider,
         installation_id=installation_id,
-        restricted=restricted,
+        mfa_verified=enrolled,
     )
     reply = {**await user_json(repo, user_id), "sessionToken": token}
-    if restricted:
+    if session["restricted"]:
         reply["mfaEnrollmentRequired"] = True
     return reply
+
+
+async def open_session(
+    repo: Repository, user_id: str, installation_id: str | None
+) -> dict[str, Any]:
+    """A new session for an account just created with the master key: Parse's GraphQL
+    ``signUp`` always logs the new user in, whoever calls it."""
+    return await _session_reply(
+        repo, user_id, action="signup", provider="password", installation_id=installation_id
+    )
 
 
 # -- sign-up -----------------------------------------------------------------------------------
@@ -94,18 +103,20 @@ async def sign_up(
     if "authData" in body:
         return await sso_login(repo, body["authData"], installation_id)
     settings, auth = repo.store.settings, repo.auth
-    is_admin = auth.is_master or "admin" in auth.roles
+    admin = is_admin(auth)
+    if not admin and auth.user_id is None:
+        await _check_signup_rate(repo)
     role = body.pop("role", None)
     invitation = body.pop("invitationToken", None)
     invited: dict[str, Any] | None = None
     if invitation is not None:
         invited = await _claim_invitation(repo, invitation, body.get("email"))
         role = invited["role"]
-    elif role not in (None, "patient") and not is_admin:
+    elif role not in (None, "patient") and not admin:
         raise OperationForbidden("Staff accounts are created by an admin or an invitation.")
     elif role is None:
         role = "patient"
-        if not settings.allow_patient_signup and not is_admin:
+        if not settings.allow_patient_signup and not admin:
             raise OperationForbidden("Self sign-up is disabled on this server.")
     if role not in BUILTIN_ROLES:
         raise ValidationFailed(f"Unknown role: {role}")
@@ -113,11 +124,7 @@ async def sign_up(
     user_id = str(created["objectId"])
     await set_membership(repo, str(role), user_id, member=True)
     if invited is not None:
-        await repo.conn.execute(
-            invitation_table.update()
-            .where(invitation_table.c.tokenHash == invited["tokenHash"])
-            .values(usedAt=utcnow(), usedBy=user_id)
-        )
+        await invitations.mark_used(repo, invited["tokenHash"], user_id)
     await audit.record(
         repo,
         "user.signup",
@@ -141,22 +148,12 @@ async def sign_up(
 async def _claim_invitation(repo: Repository, token: Any, email: Any) -> dict[str, Any]:
     if not isinstance(token, str) or len(token) > 200:
         raise ValidationFailed("Invalid invitation.")
-    row = (
-        (
-            await repo.conn.execute(
-                sa.select(invitation_table)
-                .where(invitation_table.c.tokenHash == _sha256(token))
-                .with_for_update()
-            )
-        )
-        .mappings()
-        .first()
-    )
+    row = await invitations.lock_invitation(repo, _sha256(token))
     if row is None or row["usedAt"] is not None or row["expiresAt"] <= utcnow():
         raise ValidationFailed("This invitation is invalid, used or expired.")
     if row["email"] and (not isinstance(email, str) or email.strip().lower() != row["email"]):
         raise ValidationFailed("This invitation was issued for another email address.")
-    return dict(row)
+    return row
 
 
 # -- log-in / log-out --------------------------------------------------------------------------
@@ -181,11 +178,13 @@ async def check_credentials(
         raise PasswordMissing("password is required.")
     system = repo.system()
     if isinstance(username, str):
-        row = await system.raw_row("_User", "username", username, lock=True)
+        row = await system.raw_row("_User", "_username_key", username_key(username), lock=True)
+        if row is None:  # a legacy account whose name clashed with another's (no key)
+            row = await system.raw_row("_User", "username", username, lock=True)
     else:
         row = await system.raw_row("_User", "email", str(email).strip().lower(), lock=True)
     if row is None:
-        await verify_password_async(None, password)  # same cost as a real check
+        await verify_password_async(None, password, settings)  # same cost as a real check
         await audit.record(
             repo,
             "login.failure",
@@ -197,7 +196,7 @@ async def check_credentials(
         return None
     user_id, now = str(row["objectId"]), utcnow()
     if row["_lockout_until"] is not None and row["_lockout_until"] > now:
-        await verify_password_async(row["_hashed_password"], password)
+        await verify_password_async(row["_hashed_password"], password, settings)
         await audit.record(
             repo,
             "login.locked",
@@ -208,12 +207,15 @@ async def check_credentials(
         )
         repo.fail_after_commit(ObjectNotFound(INVALID_LOGIN))
         return None
-    ok, upgraded = await verify_password_async(row["_hashed_password"], password)
+    ok, upgraded = await verify_password_async(row["_hashed_password"], password, settings)
+    outcome = "ok" if ok else "bad"
     if ok and second_factor:
-        ok = await _second_factor(repo, row, params)
-    if not ok:
-        await _count_failure(repo, row, now)
-        repo.fail_after_commit(ObjectNotFound(INVALID_LOGIN))
+        outcome = await _second_factor(repo, row, params)
+    if outcome != "ok":
+        # A right password without its second factor counts like a wrong one (lockout and
+        # audit): otherwise "Missing additional authData mfa" would be a free password oracle.
+        await _count_failure(repo, row, now, missing_mfa=outcome == "missing")
+        repo.fail_after_commit(_FAILURES[outcome])
         return None
     hidden: dict[str, Any] = {"_failed_login_count": 0, "_lockout_until": None}
     if upgraded:
@@ -242,32 +244,51 @@ async def log_in(
 
 
 async def _within_rate(services: Any, key: str, limit: int) -> bool:
-    """Per-IP rate of credential checks. If Redis is down we log and let the attempt through:
-    the per-account lockout (kept in the database) still bounds guessing, and an outage must
-    not lock everyone out of the EHR."""
-    try:
-        return bool(await services.limiter.hit(key, limit, 60))
-    except Exception:
-        log.warning("login rate limiter unavailable; relying on account lockout")
-        return True
+    return await within_rate(services.limiter, key, limit, "login")
 
 
-async def _second_factor(repo: Repository, row: dict[str, Any], params: dict[str, Any]) -> bool:
+async def _check_signup_rate(repo: Repository) -> None:
+    """Per-IP rate of new accounts (sign-ups and anonymous log-ins), checked before any name
+    is: the 202/203 for a taken name stays Parse's answer, but nobody may ask it more than
+    the rate allows (issue 19)."""
+    services = repo.store.services
+    if services is None:
+        return
+    ip = repo.meta.get("ip") or "unknown"
+    if not await _within_rate(services, f"signup:{ip}", repo.store.settings.signup_rate_per_ip):
+        raise RequestLimitExceeded("Too many sign-ups from this address; try again later.")
+
+
+_FAILURES: dict[str, ParseError] = {
+    "bad": ObjectNotFound(INVALID_LOGIN),
+    "missing": OtherCause("Missing additional authData mfa"),
+    "limited": RequestLimitExceeded("Too many second-factor attempts; try again in a minute."),
+}
+
+
+async def _second_factor(repo: Repository, row: dict[str, Any], params: dict[str, Any]) -> str:
+    """ "ok", "missing" (no code sent), "limited" (too many tries) or "bad" (wrong code).
+
+    Codes are rate limited per account (not only per IP): six digits must not be guessable by
+    spreading attempts over addresses; a used code is refused again (replay)."""
     state = row.get("_mfa") or {}
     if not state.get("enabled"):
-        return True
+        return "ok"
     auth_data = params.get("authData")
     token = (
         ((auth_data or {}).get("mfa") or {}).get("token") if isinstance(auth_data, dict) else None
     )
     if not isinstance(token, str) or not token:
-        raise OtherCause("Missing additional authData mfa")
+        return "missing"
+    services, limit = repo.store.services, repo.store.settings.mfa_attempts_per_minute
+    if services is not None and not await _within_rate(services, f"mfa:{row['objectId']}", limit):
+        return "limited"
     step = mfa.verify_totp(state["secret"], token, last_used_step=state.get("last_step"))
     if step is not None:
         await repo.system().write_hidden(
             "_User", row["objectId"], {"_mfa": {**state, "last_step": step}}
         )
-        return True
+        return "ok"
     remaining = mfa.use_recovery_code(token, list(state.get("recovery") or []))
     if remaining is not None:
         await repo.system().write_hidden(
@@ -281,11 +302,13 @@ async def _second_factor(repo: Repository, row: dict[str, Any], params: dict[str
             actor=row["objectId"],
             summary="Logged in with a recovery code",
         )
-        return True
-    return False
+        return "ok"
+    return "bad"
 
 
-async def _count_failure(repo: Repository, row: dict[str, Any], now: Any) -> None:
+async def _count_failure(
+    repo: Repository, row: dict[str, Any], now: Any, *, missing_mfa: bool = False
+) -> None:
     settings = repo.store.settings
     user_id = str(row["objectId"])
     failures = int(row["_failed_login_count"] or 0) + 1
@@ -311,7 +334,8 @@ async def _count_failure(repo: Repository, row: dict[str, Any], now: Any) -> Non
         entity_type="_User",
         entity_id=user_id,
         actor=user_id,
-        summary="Login failed",
+        summary="Login failed: second factor missing" if missing_mfa else "Login failed",
+        metadata={"reason": "mfa_missing" if missing_mfa else "credentials"},
     )
 
 
@@ -350,58 +374,7 @@ async def verify_credentials(
     return await user_json(repo, user_id)
 
 
-# -- password reset ----------------------------------------------------------------------------
-async def request_password_reset(
-    repo: Repository, email: Any, base_url: str, client_ip: str | None = None
-) -> dict[str, Any]:
-    if not isinstance(email, str) or not email:
-        raise EmailMissing()
-    services = repo.store.services
-    if services is not None and not await _within_rate(
-        services, f"reset:{client_ip or 'unknown'}", repo.store.settings.login_rate_per_ip
-    ):
-        raise RequestLimitExceeded("Too many requests; try again in a minute.")
-    row = await repo.system().raw_row("_User", "email", email.strip().lower(), lock=True)
-    if row is None:
-        return {}  # same answer whether or not the address has an account
-    settings = repo.store.settings
-    token = secrets.token_urlsafe(32)
-    await repo.system().write_hidden(
-        "_User",
-        row["objectId"],
-        {
-            "_reset_token_hash": _sha256(token),
-            "_reset_token_expires": utcnow() + timedelta(minutes=settings.password_reset_minutes),
-        },
-    )
-    await audit.record(
-        repo,
-        "user.password_reset_request",
-        entity_type="_User",
-        entity_id=row["objectId"],
-        summary="Password reset requested",
-    )
-    link = f"{base_url}/apps/{settings.app_id}/choose_password?token={token}"
-    mail = Mail(
-        to=str(row["email"]),
-        subject="Reset your MindHarbor password",
-        body=f"Follow this link within {settings.password_reset_minutes} minutes to "
-        f"choose a new password:\n\n{link}\n\nIf you did not ask, ignore this mail.",
-    )
-    services = repo.store.services
-
-    async def send() -> None:
-        if services is None:
-            return
-        try:
-            await services.mailer.send(mail)
-        except Exception:
-            log.exception("password reset mail could not be sent")
-
-    repo.after_commit.append(send)  # never mail a token whose transaction rolled back
-    return {}
-
-
+# -- password reset (requestPasswordReset is in password_reset.py) -----------------------------
 async def reset_password(repo: Repository, token: Any, password: Any) -> dict[str, Any]:
     invalid = ValidationFailed("This password reset link is invalid or has expired.")
     if not isinstance(token, str) or not token or len(token) > 200:
@@ -420,7 +393,7 @@ async def reset_password(repo: Repository, token: Any, password: Any) -> dict[st
         "_User",
         user_id,
         {
-            "_hashed_password": await hash_password_async(str(password)),
+            "_hashed_password": await hash_password_async(str(password), repo.store.settings),
             "_password_changed_at": utcnow(),
             "_reset_token_hash": None,
             "_reset_token_expires": None,
@@ -448,10 +421,22 @@ async def sso_login(
         raise UnsupportedService("authData must name exactly one provider.")
     ((name, data),) = auth_data.items()
     services = repo.store.services
+    if name == linking.ANONYMOUS:
+        return await _anonymous_login(repo, data, installation_id)
     provider = services.providers.get(name) if services is not None else None
     if provider is None:
         raise UnsupportedService(f"This authentication method is unsupported: {name}")
-    identity = await provider.validate(data if isinstance(data, dict) else {})
+    try:
+        identity = await provider.validate(data if isinstance(data, dict) else {})
+    except ParseError as exc:
+        exc.rollback_audit = {
+            "action": "login.failure",
+            "entity_type": "_User",
+            "entity_id": "unknown",
+            "summary": f"Login with {name} failed",
+            "metadata": {"provider": name},
+        }
+        raise
     system = repo.system()
     found = await system.find(
         "_User", FindQuery(where={f"authData.{name}.id": identity.subject}, limit=1)
@@ -501,12 +486,34 @@ async def sso_login(
     )
 
 
+async def _anonymous_login(
+    repo: Repository, data: Any, installation_id: str | None
+) -> tuple[int, dict[str, Any]]:
+    """Parse's anonymous users (``authData.anonymous``), when enabled. Every anonymous log-in
+    counts against the per-IP sign-up rate: the id is the account's only credential."""
+    await _check_signup_rate(repo)
+    user_id, created = await linking.anonymous_user(repo, data)
+    await audit.record(
+        repo,
+        "login.success",
+        entity_type="_User",
+        entity_id=user_id,
+        actor=user_id,
+        summary="Logged in anonymously",
+        metadata={"provider": linking.ANONYMOUS},
+    )
+    reply = await _session_reply(
+        repo, user_id, action="login", provider=linking.ANONYMOUS, installation_id=installation_id
+    )
+    return (201 if created else 200), reply
+
+
 # -- functions: invitations, password reset, MFA -----------------------------------------------
 def register(hooks: Hooks) -> None:
     @hooks.function("createInvitation")
     async def create_invitation(request: FunctionRequest) -> dict[str, Any]:
         auth, repo = request.auth, request.repo
-        if not (auth.is_master or "admin" in auth.roles):
+        if not is_admin(auth):
             raise OperationForbidden("Only an admin can invite staff.")
         role = request.params.get("role")
         if role not in BUILTIN_ROLES:
@@ -515,14 +522,13 @@ def register(hooks: Hooks) -> None:
         email = normalize_email(email) if email is not None else None
         token = secrets.token_urlsafe(32)
         expires = utcnow() + timedelta(hours=repo.store.settings.invitation_hours)
-        await repo.conn.execute(
-            invitation_table.insert().values(
-                tokenHash=_sha256(token),
-                role=role,
-                email=email,
-                createdBy=auth.user_id,
-                expiresAt=expires,
-            )
+        await invitations.insert_invitation(
+            repo,
+            token_hash=_sha256(token),
+            role=role,
+            email=email,
+            created_by=auth.user_id,
+            expires_at=expires,
         )
         await audit.record(
             repo,
@@ -572,6 +578,7 @@ def register(hooks: Hooks) -> None:
         )
         if repo.auth.session_id:
             await system.update("_Session", repo.auth.session_id, {"restricted": False})
+            await system.write_hidden("_Session", repo.auth.session_id, {"_mfa_verified": True})
         await audit.record(
             repo,
             "mfa.enable",

@@ -21,6 +21,7 @@ fails closed (a 500) instead of silently dropping brute-force protection.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import threading
 import time
@@ -139,3 +140,20 @@ def make_rate_limiter(redis_url: str | None) -> RateLimiter:
     if redis_url:
         return RedisRateLimiter(redis_url)
     return MemoryRateLimiter()
+
+
+_log = logging.getLogger(__name__)
+
+
+async def within_rate(limiter: RateLimiter, key: str, limit: int, what: str) -> bool:
+    """One hit of ``key`` against ``limit`` per minute, for the credential endpoints' callers.
+
+    If the limiter itself fails (Redis down) the attempt is let through and logged: the
+    per-account lockout (kept in the database) still bounds guessing, and an outage must not
+    lock everyone out of the EHR. ``what`` names the endpoint in the log line (no key: keys
+    hold addresses and account ids)."""
+    try:
+        return bool(await limiter.hit(key, limit, 60))
+    except Exception:
+        _log.warning("%s rate limiter unavailable; relying on account lockout", what)
+        return True

@@ -3,31 +3,32 @@
 A stolen database therefore yields no usable token (tokens carry 192 random bits, so a fast hash
 suffices). Idle expiry is HIPAA's automatic log-off: staff sessions lapse after 15 idle minutes
 and patients' after 30 by default (NIST SP 800-63B AAL2), and every session after 12 hours. The
-last-use time is written at most once a minute, so a busy client does not turn reads into writes.
+last-use time is written at most once a minute, off the request path, so a busy client does not
+turn reads into writes.
+
+A token is resolved from the worker's identity cache when it can be (no query at all), else from
+the database in one statement; ``storage/identity_cache.py`` explains when a cached identity is
+dropped (a revocation, role, care-team or grant change announced by any worker, an expiry).
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine.interfaces import Compiled
-
-from mindharbor.auth.roles import (
-    STAFF_ROLES,
-    emergency_patients,
-    emergency_role,
-    held_role_names,
-    roles_of,
-)
 from mindharbor.errors import InvalidSessionToken
 from mindharbor.security.auth import Auth
+from mindharbor.security.roles import STAFF_ROLES
 from mindharbor.settings import Settings
+from mindharbor.storage import identity
 from mindharbor.storage.codec import iso, utcnow
+from mindharbor.storage.identity import Identity, roles_of
 from mindharbor.storage.repository import ChangeEvent, Repository
+
+if TYPE_CHECKING:
+    from mindharbor.storage.db import Store
 
 TOUCH_EVERY = timedelta(seconds=60)
 
@@ -53,11 +54,18 @@ async def create_session(
     action: str,
     provider: str,
     installation_id: str | None,
-    restricted: bool = False,
+    mfa_verified: bool = False,
 ) -> tuple[str, dict[str, Any]]:
-    """A new session for ``user_id``; returns (token, the session as the client sees it)."""
+    """A new session for ``user_id``; returns (token, the session as the client sees it).
+
+    ``mfa_verified``: the log-in passed the account's second factor. Whether the session is
+    *restricted* (may only enrol a second factor) is decided again at every use
+    (``is_restricted``), so a session made before MFA became required for the account's role
+    is restricted from then on; the stored ``restricted`` field only shows the state at
+    creation to the client."""
     settings = repo.store.settings
     roles = await roles_of(repo, user_id)
+    restricted = is_restricted(settings, roles, mfa_verified)
     token = new_token()
     now = utcnow()
     expires = now + timedelta(minutes=settings.session_absolute_minutes)
@@ -76,139 +84,79 @@ async def create_session(
             "_session_token_hash": token_hash(token),
             "_last_used_at": now,
             "_idle_minutes": idle_minutes(settings, roles),
+            "_mfa_verified": mfa_verified,
         },
     )
-    return token, {"objectId": created["objectId"], "expiresAt": expires}
+    return token, {"objectId": created["objectId"], "expiresAt": expires, "restricted": restricted}
 
 
-_SESSION_COLUMNS = (
-    "objectId",
-    "user",
-    "expiresAt",
-    "restricted",
-    "_last_used_at",
-    "_idle_minutes",
-    "installationId",
-)
+def mfa_required_roles(settings: Settings) -> frozenset[str]:
+    return frozenset(r.strip() for r in settings.mfa_required_roles.split(",") if r.strip())
 
 
-# The resolve statement compiled for one dialect, by the tables it reads and that dialect. Tables
-# are rebuilt when a class's schema changes, so a stale entry is never looked up again; a
-# compiled form holds no data, only the statement's SQL and its bound-parameter slots.
-_COMPILED: dict[tuple[Any, ...], Compiled] = {}
+def is_restricted(settings: Settings, roles: frozenset[str], mfa_verified: bool) -> bool:
+    """A session of an account whose roles require a second factor, that has not passed one,
+    may do nothing but enrol it."""
+    return bool(roles & mfa_required_roles(settings)) and not mfa_verified
 
 
-def _resolve_compiled(repo: Repository, session: sa.Table) -> Compiled:
-    """``_build_resolve_statement`` compiled once per (session table, role table, dialect).
-
-    Executing the compiled form skips SQLAlchemy's per-call cache-key lookup; it stays a
-    bound-parameter statement (``token_hash``, ``now``), so no input is ever put into the SQL.
-    """
-    role_schema = repo.schema_or_none("_Role")
-    dialect = repo.conn.dialect
-    key = (session, None if role_schema is None else repo.table(role_schema), dialect)
-    compiled = _COMPILED.get(key)
-    if compiled is None:
-        if len(_COMPILED) > 32:
-            _COMPILED.clear()
-        compiled = _COMPILED[key] = _build_resolve_statement(repo, session).compile(dialect=dialect)
-    return compiled
-
-
-def _execute_compiled(
-    conn: sa.Connection, compiled: Compiled, params: dict[str, Any]
-) -> sa.CursorResult[Any]:
-    return conn._execute_compiled(compiled, [params])
-
-
-def _build_resolve_statement(repo: Repository, session: sa.Table) -> sa.CompoundSelect:
-    """Session row, role names and emergency grants for one token hash, in ONE statement.
-
-    Rows are ``(kind, value, <session columns>)``: one ``s`` row carrying the session, then an
-    ``r`` row per role held (recursive CTE over the role relations) and an ``e`` row per
-    unexpired emergency grant, all keyed on the session's user inside the database. No row: no
-    such session. Nothing is cached: every call reads the current session, memberships and
-    grants, so a revocation or a role change applies to the very next request in every worker.
-    Parameters: ``token_hash`` and ``now``.
-    """
-    found = (
-        sa.select(*(session.c[name] for name in _SESSION_COLUMNS))
-        .where(session.c._session_token_hash == sa.bindparam("token_hash", type_=sa.Text))
-        .cte("found_session")
+def _auth(settings: Settings, found: Identity) -> Auth:
+    return Auth(
+        user_id=found.user_id,
+        roles=found.roles,
+        session_id=found.session_id,
+        installation_id=found.installation_id,
+        restricted=is_restricted(settings, found.roles, found.mfa_verified),
+        # The first instant this identity changes by itself: a grant or the session ends.
+        valid_until=found.valid_until,
     )
-    user = sa.select(found.c.user).scalar_subquery()
-    blanks = [sa.cast(sa.null(), found.c[name].type).label(name) for name in _SESSION_COLUMNS[1:]]
-    parts: list[sa.Select[Any]] = [
-        sa.select(
-            sa.literal_column("'s'").label("kind"),
-            *(found.c[name].label(name) for name in _SESSION_COLUMNS),
-        )
-    ]
-    roles = held_role_names(repo, user)
-    if roles is not None:
-        parts.append(
-            sa.select(sa.literal_column("'r'"), roles.subquery().c.name.label("objectId"), *blanks)
-        )
-    grants = emergency_patients(user, sa.bindparam("now", type_=sa.DateTime)).subquery()
-    parts.append(sa.select(sa.literal_column("'e'"), grants.c.patientId, *blanks))
-    return sa.union_all(*parts)
+
+
+def _well_formed(token: object) -> bool:
+    return isinstance(token, str) and 0 < len(token) <= 200
+
+
+async def authenticate(
+    store: Store, token: str, *, touch: bool = True, check_epoch: bool = True
+) -> Auth:
+    """The ``Auth`` for a presented token, or 209 for an unknown, expired or idle one.
+
+    ``touch``: this use counts as the user's activity (a live query's re-check does not, so an
+    open socket never keeps an unattended session alive past its idle timeout).
+    ``check_epoch``: on SQLite, compare the identity epoch first (a caller checking many tokens
+    at once compares it once itself)."""
+    if not _well_formed(token):
+        raise InvalidSessionToken()
+    cache = store.identities
+    hashed = token_hash(token)
+    now = utcnow()
+    if check_epoch and cache is not None and store.dialect == "sqlite":
+        await store.sync_identity_epoch()
+    found = cache.get(hashed) if cache is not None else None
+    if found is None or now >= found.valid_until or found.idle(now):
+        generation = cache.generation if cache is not None else 0
+        async with store.read_only(Auth.system()) as repo:
+            found = await identity.resolve_token(repo, hashed, now)
+        if found is None or found.expired(now):
+            if cache is not None:
+                cache.drop(hashed)
+            raise InvalidSessionToken()
+        if cache is not None:
+            cache.put(hashed, found, generation)
+    if touch and (found.last_used_at is None or now - found.last_used_at > TOUCH_EVERY):
+        store.touch_session(found.session_id, now)
+        if cache is not None:
+            cache.touched(hashed, now)
+    return _auth(store.settings, found)
 
 
 async def resolve(repo: Repository, token: str) -> Auth:
-    """The ``Auth`` for a presented token, or 209 for an unknown, expired or idle one.
-
-    One round trip (``_resolve_compiled``), plus the last-used update at most once a minute.
-    """
-    schema = repo.schema_or_none("_Session")
-    if schema is None or not isinstance(token, str) or len(token) > 200:
-        raise InvalidSessionToken()
-    table = repo.table(schema)
-    now = utcnow()
-    result = await repo.conn.run_sync(
-        _execute_compiled,
-        _resolve_compiled(repo, table),
-        {"token_hash": token_hash(token), "now": now},
-    )
-    row: Any = None
-    roles: set[str] = set()
-    for found in result:
-        kind, value = found[0], found[1]  # (kind, objectId, <session columns>)
-        if kind == "s":
-            row = found._mapping
-        elif value:
-            roles.add(emergency_role(value) if kind == "e" else value)
-    if row is None or row["user"] is None or _expired(row, now):
-        raise InvalidSessionToken()
-    if now - row["_last_used_at"] > TOUCH_EVERY:
-        await repo.conn.execute(
-            table.update().where(table.c.objectId == row["objectId"]).values(_last_used_at=now)
-        )
-    return Auth(
-        user_id=row["user"],
-        roles=frozenset(roles),
-        session_id=row["objectId"],
-        installation_id=row["installationId"],
-        restricted=bool(row["restricted"]),
-    )
-
-
-def _expired(row: Any, now: datetime) -> bool:
-    if row["expiresAt"] is None or row["expiresAt"] <= now:
-        return True
-    idle = timedelta(minutes=row["_idle_minutes"] or 15)
-    return bool(row["_last_used_at"] is None or now - row["_last_used_at"] > idle)
+    """``authenticate`` for code that holds a repository (its store's cache and database)."""
+    return await authenticate(repo.store, token)
 
 
 async def revoke_user_sessions(repo: Repository, user_id: str, *, keep: str | None = None) -> int:
-    schema = repo.schema_or_none("_Session")
-    if schema is None:
-        return 0
-    table = repo.table(schema)
-    cond = table.c.user == user_id
-    if keep:
-        cond = sa.and_(cond, table.c.objectId != keep)
-    ended = list((await repo.conn.execute(sa.select(table.c.objectId).where(cond))).scalars())
-    await repo.conn.execute(table.delete().where(cond))
+    ended = await identity.delete_sessions(repo, user_id=user_id, keep=keep)
     for session_id in ended:
         _announce_end(repo, session_id, user_id)
     return len(ended)
@@ -224,8 +172,5 @@ def _announce_end(repo: Repository, session_id: str, user_id: str | None) -> Non
 
 
 async def revoke_session(repo: Repository, session_id: str) -> None:
-    schema = repo.schema_or_none("_Session")
-    if schema is not None:
-        table = repo.table(schema)
-        await repo.conn.execute(table.delete().where(table.c.objectId == session_id))
+    if await identity.delete_sessions(repo, session_id=session_id):
         _announce_end(repo, session_id, repo.auth.user_id)

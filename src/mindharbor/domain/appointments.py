@@ -26,6 +26,11 @@ Why these rules (``careteam`` has already run for the same save and decided who 
   constraint is what makes it true under concurrency. It looks at every appointment of the
   provider, including ones the caller may not read: the answer is "that time is taken", never
   whose appointment it is.
+* The provider booked is on the patient's care team (or is the caller), checked before the
+  calendar is looked at: a provider cannot fill, nor probe through the double-booking answer,
+  the calendar of a clinician who has nothing to do with this patient. Within a care team the
+  answer to a clash says only "taken", never for whom. The master key (imports, operators) is
+  not held to it.
 """
 
 from __future__ import annotations
@@ -33,12 +38,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-
+from mindharbor.auth.roles import roles_of
 from mindharbor.errors import ValidationFailed
 from mindharbor.hooks import Hooks, SaveRequest
-from mindharbor.storage.codec import parse_iso
-from mindharbor.storage.repository import Repository
+from mindharbor.security.roles import care_team_role
+from mindharbor.storage.codec import iso, parse_iso
+from mindharbor.storage.repository import FindQuery, Repository
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "scheduled": frozenset({"confirmed", "cancelled", "no-show"}),
@@ -54,6 +59,7 @@ FINAL = frozenset(status for status, nexts in TRANSITIONS.items() if not nexts)
 INACTIVE = ("cancelled", "no-show")
 SCHEDULE_FIELDS = ("startAt", "endAt", "provider", "patient")
 DOUBLE_BOOKED = "The provider is already booked at that time."
+NOT_ON_TEAM = "The appointment's provider must be on the patient's care team."
 
 
 def _pointer_id(value: Any) -> str | None:
@@ -77,26 +83,36 @@ async def find_overlap(
 ) -> str | None:
     """The id of an active appointment of ``provider`` overlapping ``[start, end)``, if any.
 
-    Reads the table directly, not through the caller's ACL: the provider's calendar is one
-    resource whoever books it.
+    Asked as the system in this same transaction, not through the caller's ACL: the provider's
+    calendar is one resource whoever books it (and the server's own look is not a disclosure).
     """
-    schema = repo.schema_or_none("Appointment")
-    if schema is None:
+    if repo.schema_or_none("Appointment") is None:
         return None
-    table = repo.table(schema)
-    stmt = (
-        sa.select(table.c.objectId)
-        .where(
-            table.c.provider == provider,
-            table.c.objectId != exclude,
-            table.c.status.not_in(INACTIVE),
-            table.c.startAt < end,
-            table.c.endAt > start,
-        )
-        .limit(1)
+    query = FindQuery(
+        where={
+            "provider": {"__type": "Pointer", "className": "_User", "objectId": provider},
+            "objectId": {"$ne": exclude},
+            "status": {"$nin": list(INACTIVE)},
+            "startAt": {"$lt": {"__type": "Date", "iso": iso(end)}},
+            "endAt": {"$gt": {"__type": "Date", "iso": iso(start)}},
+        },
+        keys=["objectId"],
+        limit=1,
     )
-    found = await repo.conn.scalar(stmt)
-    return str(found) if found is not None else None
+    found = (await repo.system().find("Appointment", query)).results
+    return str(found[0]["objectId"]) if found else None
+
+
+async def check_provider_on_team(request: SaveRequest, provider: str) -> None:
+    """Refuse (142) a provider who is neither the caller nor on the patient's care team."""
+    auth = request.auth
+    if auth.is_master or provider == auth.user_id:
+        return
+    patient = _pointer_id(request.value("patient"))
+    if patient is None:
+        return  # refused as missing by the repository
+    if care_team_role(patient) not in await roles_of(request.repo.system(), provider):
+        raise ValidationFailed(NOT_ON_TEAM)
 
 
 def _check_status(request: SaveRequest) -> str:
@@ -128,8 +144,10 @@ async def appointment_before_save(request: SaveRequest) -> None:
     if status in INACTIVE or start is None or end is None or provider is None:
         return  # missing required fields are refused by the repository
     takes_time = request.is_new or any(
-        name in request.body for name in ("startAt", "endAt", "provider")
+        name in request.body for name in ("startAt", "endAt", "provider", "patient")
     )
+    if takes_time:
+        await check_provider_on_team(request, provider)
     if takes_time and await find_overlap(request.repo, provider, start, end, request.object_id):
         raise ValidationFailed(DOUBLE_BOOKED)
 

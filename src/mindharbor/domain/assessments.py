@@ -80,7 +80,7 @@ def register(hooks: Hooks) -> None:
 
     @hooks.function("publishAssessment")
     async def publish(request: FunctionRequest) -> dict[str, Any]:
-        repo, assessment = request.repo, await _load(request)
+        repo, assessment = request.repo, await access_assessment(request)
         if assessment.get("status") != "draft":
             raise ScriptFailed("Only a draft can be published.")
         if (
@@ -112,7 +112,7 @@ def register(hooks: Hooks) -> None:
     @hooks.function("submitInstrument")
     async def submit(request: FunctionRequest) -> dict[str, Any]:
         """The patient answers an instrument assigned to them; it is scored and finalised."""
-        repo, assessment = request.repo, await _load(request)
+        repo, assessment = request.repo, await access_assessment(request)
         if assessment.get("status") != "assigned":
             raise ScriptFailed("This assessment is not waiting for answers.")
         profile = await repo.get("PatientProfile", assessment["patient"]["objectId"])
@@ -125,7 +125,7 @@ def register(hooks: Hooks) -> None:
     @hooks.function("amendAssessment")
     async def amend(request: FunctionRequest) -> dict[str, Any]:
         repo, params = request.repo, request.params
-        assessment = await _load(request)
+        assessment = await access_assessment(request)
         reason, changes = params.get("reason"), params.get("changes") or {}
         if not isinstance(reason, str) or not reason.strip():
             raise ScriptFailed("An amendment needs a reason.")
@@ -158,7 +158,7 @@ def register(hooks: Hooks) -> None:
 
     @hooks.function("markAssessmentEnteredInError")
     async def entered_in_error(request: FunctionRequest) -> dict[str, Any]:
-        repo, assessment = request.repo, await _load(request)
+        repo, assessment = request.repo, await access_assessment(request)
         reason = request.params.get("reason")
         if not isinstance(reason, str) or not reason.strip():
             raise ScriptFailed("Say why the assessment was entered in error.")
@@ -180,11 +180,13 @@ def register(hooks: Hooks) -> None:
         return {"assessmentId": assessment["objectId"], "status": "entered-in-error"}
 
 
-async def _load(request: FunctionRequest) -> dict[str, Any]:
+async def access_assessment(request: FunctionRequest, *, lock: bool = True) -> dict[str, Any]:
+    """The assessment named by ``assessmentId``, 101 unless the caller may read it; locked for
+    the transaction (``lock``), so two amendments cannot both compute the same next version."""
     assessment_id = request.params.get("assessmentId")
     if not isinstance(assessment_id, str):
         raise ScriptFailed("assessmentId is required.")
-    return await request.repo.get(CLASS, assessment_id)  # 101 unless the caller may read it
+    return await request.repo.get(CLASS, assessment_id, lock=lock)
 
 
 async def _require_team_write(repo: Repository, assessment: dict[str, Any]) -> None:
@@ -194,10 +196,16 @@ async def _require_team_write(repo: Repository, assessment: dict[str, Any]) -> N
 
 
 async def _snapshot(repo: Repository, assessment: dict[str, Any], reason: str) -> None:
+    """Keep the current version, readable by exactly those who could read it (a draft's
+    snapshot stays hidden from the patient) and by nobody writable: versions are history."""
     kept = {k: v for k, v in assessment.items() if k not in ("ACL",)}
+    stored = await repo.system().get(CLASS, assessment["objectId"])
+    acl = stored.get("ACL") or {}
+    readers = {who: {"read": True} for who, perms in acl.items() if perms.get("read")}
     await repo.system().create(
         "AssessmentVersion",
         {
+            "ACL": readers,
             "assessment": _pointer(CLASS, assessment["objectId"]),
             "patient": assessment["patient"],
             "version": int(assessment.get("version") or 1),

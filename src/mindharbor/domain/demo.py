@@ -6,12 +6,14 @@ Idempotent: accounts that exist are left alone. Refused in production. The clini
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from mindharbor.auth import accounts
-from mindharbor.auth.roles import care_team_role, set_membership
+from mindharbor.auth.roles import set_membership
 from mindharbor.hooks import FunctionRequest
+from mindharbor.security.roles import care_team_role
 from mindharbor.storage.codec import iso, utcnow
 from mindharbor.storage.repository import FindQuery, Repository
 
@@ -31,8 +33,10 @@ async def _user_id(repo: Repository, username: str) -> str | None:
     return found.results[0]["objectId"] if found.results else None
 
 
-async def seed_demo(repo: Repository) -> list[dict[str, Any]]:
-    """Create the demo clinic; returns the logins to print."""
+async def seed_demo(
+    repo: Repository, advance: Callable[[int], None] | None = None
+) -> list[dict[str, Any]]:
+    """Create the demo clinic; returns the logins to print. ``advance(1)`` after each user."""
     ids: dict[str, str] = {}
     for username, role, _ in DEMO_USERS:
         existing = await _user_id(repo, username)
@@ -74,6 +78,8 @@ async def seed_demo(repo: Repository) -> list[dict[str, Any]]:
             provider = ids[provider_for[username]]
             await set_membership(repo, care_team_role(profile), provider, member=True)
             await _clinical_story(repo, profile, ids[username], provider, number)
+        if advance is not None:
+            advance(1)
     return [{"username": u, "role": r, "password": DEMO_PASSWORD} for u, r, _ in DEMO_USERS]
 
 

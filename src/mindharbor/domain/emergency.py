@@ -13,13 +13,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
 from mindharbor.domain import audit
 from mindharbor.errors import ObjectNotFound, OperationForbidden, ScriptFailed
 from mindharbor.hooks import FunctionRequest, Hooks
+from mindharbor.security.roles import is_provider, may_review_compliance
+from mindharbor.storage import identity
 from mindharbor.storage.codec import iso, new_object_id, utcnow
-from mindharbor.storage.system_tables import emergency_grant_table as grants
 
 MIN_REASON = 10
 
@@ -28,7 +27,7 @@ def register(hooks: Hooks) -> None:
     @hooks.function("requestEmergencyAccess")
     async def request_access(request: FunctionRequest) -> dict[str, Any]:
         auth, repo = request.auth, request.repo
-        if auth.user_id is None or "provider" not in auth.roles:
+        if not is_provider(auth):
             raise OperationForbidden("Only providers can request emergency access.")
         patient_id, reason = request.params.get("patientId"), request.params.get("reason")
         if not isinstance(reason, str) or len(reason.strip()) < MIN_REASON:
@@ -42,15 +41,14 @@ def register(hooks: Hooks) -> None:
         minutes = repo.store.settings.emergency_access_minutes
         now = utcnow()
         grant_id = new_object_id()
-        await repo.conn.execute(
-            grants.insert().values(
-                objectId=grant_id,
-                userId=auth.user_id,
-                patientId=patient_id,
-                reason=reason.strip()[:2000],
-                createdAt=now,
-                expiresAt=now + timedelta(minutes=minutes),
-            )
+        await identity.insert_grant(
+            repo,
+            grant_id=grant_id,
+            user_id=str(auth.user_id),
+            patient_id=patient_id,
+            reason=reason.strip()[:2000],
+            created_at=now,
+            expires_at=now + timedelta(minutes=minutes),
         )
         await audit.record(
             repo,
@@ -65,13 +63,9 @@ def register(hooks: Hooks) -> None:
     @hooks.function("listEmergencyGrants")
     async def list_grants(request: FunctionRequest) -> list[dict[str, Any]]:
         auth = request.auth
-        if not (auth.is_master or auth.roles & {"compliance", "admin"}):
+        if not may_review_compliance(auth):
             raise OperationForbidden("Only compliance and admins review emergency access.")
-        rows = (
-            await request.repo.conn.execute(
-                sa.select(grants).order_by(grants.c.createdAt.desc()).limit(500)
-            )
-        ).mappings()
+        rows = await identity.recent_grants(request.repo, 500)
         return [
             {
                 "grantId": r["objectId"],

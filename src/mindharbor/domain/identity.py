@@ -7,27 +7,28 @@ because they hang off the one object service rather than a route.
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
-from mindharbor.auth import sessions
+from mindharbor.auth import linking, sessions
 from mindharbor.auth.passwords import check_policy, hash_password_async
-from mindharbor.auth.roles import BUILTIN_ROLES, validate_role_name
+from mindharbor.auth.roles import validate_role_name
 from mindharbor.domain import audit
 from mindharbor.errors import (
     EmailTaken,
     InvalidEmail,
     InvalidRoleName,
-    OperationForbidden,
     PasswordMissing,
     UsernameMissing,
     UsernameTaken,
 )
 from mindharbor.hooks import AfterSave, DeleteRequest, Hooks, SaveRequest
+from mindharbor.security.roles import check_role_change
 from mindharbor.storage.codec import utcnow
+from mindharbor.storage.identity import username_key
 from mindharbor.storage.repository import FindQuery, Repository
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-CARE_TEAM_PREFIX = "careTeam_"
 
 
 async def _taken(repo: Repository, field: str, value: str, object_id: str) -> bool:
@@ -49,8 +50,14 @@ async def _check_identity_fields(request: SaveRequest) -> None:
         username = body["username"]
         if not isinstance(username, str) or not username.strip() or len(username) > 128:
             raise UsernameMissing()
-        if await _taken(repo, "username", username, request.object_id):
+        body["username"] = unicodedata.normalize("NFC", username)
+        key = username_key(username)
+        found = await repo.system().raw_row("_User", "_username_key", key)
+        if found is not None and found["objectId"] != request.object_id:
             raise UsernameTaken()
+        if await _taken(repo, "username", body["username"], request.object_id):
+            raise UsernameTaken()  # an exact legacy name without a key
+        request.hidden["_username_key"] = key
     if body.get("email") is not None:
         body["email"] = normalize_email(body["email"])
         if await _taken(repo, "email", body["email"], request.object_id):
@@ -75,11 +82,15 @@ def register(hooks: Hooks) -> None:
         if password is not None:
             username = body.get("username") or (request.original or {}).get("username")
             check_policy(password, request.repo.store.settings, username)
-            request.hidden["_hashed_password"] = await hash_password_async(password)
+            request.hidden["_hashed_password"] = await hash_password_async(
+                password, request.repo.store.settings
+            )
             request.hidden["_password_changed_at"] = utcnow()
             request.hidden["_reset_token_hash"] = None  # an emailed reset link dies with it
             if not request.is_new:
                 request.context["password_changed"] = True
+        # linkWith / unlink / the anonymous upgrade on the owner's own account (settings).
+        await linking.apply_auth_data(request, password_set=password is not None)
         if not request.auth.is_master:
             body.pop("ACL", None)  # account rows are private: the server decides
         if request.is_new:
@@ -119,20 +130,20 @@ def register(hooks: Hooks) -> None:
     async def role_before_save(request: SaveRequest) -> None:
         body, original = request.body, request.original
         name = body.get("name") if request.is_new else (original or {}).get("name")
+        # Server-managed names first: refused (119) whatever else is wrong with the request.
+        check_role_change(request.auth, name, "created" if request.is_new else "changed")
         if request.is_new:
             validate_role_name(name)
             if "ACL" not in body and not request.auth.is_master:
                 raise InvalidRoleName("A role must have an ACL.")
         elif "name" in body and body["name"] != name:
+            check_role_change(request.auth, body["name"], "given that name")
             raise InvalidRoleName("A role's name cannot be changed.")
-        managed = str(name).startswith(CARE_TEAM_PREFIX)
-        if managed and not request.auth.is_system:
-            raise OperationForbidden(
-                "Care teams are changed through assignProvider and unassignProvider."
-            )
-        if name in BUILTIN_ROLES and request.is_new and not request.auth.is_master:
-            raise OperationForbidden(f"The {name} role is built in.")
         request.context["role_name"] = name
+
+    @hooks.on_before_delete("_Role")
+    async def role_before_delete(request: DeleteRequest) -> None:
+        check_role_change(request.repo.auth, request.row.get("name"), "deleted")
 
     @hooks.on_after_save("_Role")
     async def role_after_save(event: AfterSave) -> None:

@@ -32,10 +32,8 @@ user, checked that both parties are the patient or their care team, and decided 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
-
-import sqlalchemy as sa
 
 from mindharbor.domain import audit
 from mindharbor.domain.audit.writer import MAX_IDS_PER_ENTRY
@@ -46,28 +44,12 @@ from mindharbor.errors import (
     ValidationFailed,
 )
 from mindharbor.hooks import FunctionRequest, Hooks, JobRequest, SaveRequest
+from mindharbor.security.roles import is_admin
+from mindharbor.storage import mailbox
 from mindharbor.storage.codec import is_object_id, iso, utcnow
 from mindharbor.storage.repository import Repository
 from mindharbor.storage.schema import ClassSchema
-
-# -- server tables (created by migration 0005) -------------------------------------------------
-_metadata = sa.MetaData()
-retention_table = sa.Table(
-    "_MessageRetention",
-    _metadata,
-    sa.Column("clinic", sa.String(200), primary_key=True),
-    sa.Column("days", sa.Integer, nullable=False),
-    sa.Column("updatedAt", sa.DateTime, nullable=False),
-    sa.Column("updatedBy", sa.String(32)),
-)
-legal_hold_table = sa.Table(
-    "_MessageLegalHold",
-    _metadata,
-    sa.Column("messageId", sa.String(32), primary_key=True),
-    sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("heldBy", sa.String(32)),
-    sa.Column("heldAt", sa.DateTime, nullable=False),
-)
+from mindharbor.storage.server_fields import same_as_stored
 
 DEFAULT_CLINIC = "*"
 # Deleting too early is irreversible and deleting too late is not, so the default errs long:
@@ -94,7 +76,7 @@ def _date(value: datetime) -> dict[str, str]:
 
 
 def _is_admin(request: FunctionRequest) -> bool:
-    return bool(request.auth.is_master or "admin" in request.auth.roles)
+    return is_admin(request.auth)
 
 
 def _message_schema(repo: Repository) -> ClassSchema:
@@ -120,6 +102,8 @@ def _check_new_message(request: SaveRequest) -> None:
 
 def _check_message_update(request: SaveRequest) -> None:
     body, original = request.body, request.original or {}
+    for name in same_as_stored(request.schema, body, original, IMMUTABLE_FIELDS):
+        del body[name]  # re-sent unchanged (a client saving the whole message): no change
     touched = {key.partition(".")[0] for key in body}
     frozen = sorted(touched & IMMUTABLE_FIELDS)
     if frozen:
@@ -183,47 +167,16 @@ async def list_conversations(request: FunctionRequest) -> list[dict[str, Any]]:
     schema = await repo.lookup_schema("Message")
     if schema is None:
         return []
-    table = repo.table(schema)
-    thread = (table.c.conversationId, table.c.patient)
-    newest_first = (table.c.createdAt.desc(), table.c.objectId.desc())
-    unread_for_me = sa.case(
-        (sa.and_(table.c["to"] == repo.auth.user_id, table.c.isRead == sa.false()), 1),
-        else_=0,
-    )
-    ranked = (
-        sa.select(
-            *table.c,
-            sa.func.row_number()
-            .over(partition_by=thread, order_by=newest_first)
-            .label("_thread_rank"),
-            sa.func.sum(unread_for_me).over(partition_by=thread).label("_thread_unread"),
-        )
-        # The access policy's own predicate, applied before ranking and counting: a message the
-        # caller may not read is neither a thread's last message nor counted as unread.
-        .where(repo.readable(schema, table, "find"))
-        .subquery("ranked")
-    )
-    stmt = (
-        sa.select(ranked)
-        .where(ranked.c._thread_rank == 1)
-        .order_by(ranked.c.createdAt.desc(), ranked.c.objectId.desc())
-        .limit(limit)
-        .offset(skip)
-    )
-    rows = [dict(r) for r in (await repo.conn.execute(stmt)).mappings()]
     threads = []
-    for row in rows:
-        last = repo.encode(schema, row)
+    for last, unread in await mailbox.latest_per_thread(repo, schema, limit=limit, skip=skip):
         threads.append(
             {
-                "conversationId": row["conversationId"],
+                "conversationId": last.get("conversationId"),
                 "patient": last.get("patient"),
                 "lastMessage": last,
-                "unreadCount": int(row["_thread_unread"] or 0),
+                "unreadCount": unread,
             }
         )
-    # The last messages left the server: they belong in the request's PHI access entry.
-    repo._note_reads(schema, [t["lastMessage"]["objectId"] for t in threads])
     return threads
 
 
@@ -236,15 +189,8 @@ async def set_retention_policy(request: FunctionRequest) -> dict[str, Any]:
         raise ScriptFailed('clinic is required (a clinic name, or "*" for the default).')
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_RETENTION_DAYS:
         raise ScriptFailed(f"days must be an integer between 1 and {MAX_RETENTION_DAYS}.")
-    repo, t = request.repo, retention_table
-    previous = await repo.conn.scalar(
-        sa.select(t.c.days).where(t.c.clinic == clinic).with_for_update()
-    )
-    values = {"days": days, "updatedAt": utcnow(), "updatedBy": request.auth.user_id}
-    if previous is None:
-        await repo.conn.execute(t.insert().values(clinic=clinic, **values))
-    else:
-        await repo.conn.execute(t.update().where(t.c.clinic == clinic).values(values))
+    repo = request.repo
+    previous = await mailbox.set_retention(repo, clinic, days, request.auth.user_id)
     await audit.record(
         repo,
         "message.retention.set",
@@ -265,31 +211,18 @@ async def set_legal_hold(request: FunctionRequest) -> dict[str, Any]:
         raise ScriptFailed("messageId and hold (true or false) are required.")
     if hold and (not isinstance(reason, str) or len(reason.strip()) < MIN_HOLD_REASON):
         raise ScriptFailed(f"State the reason for the hold ({MIN_HOLD_REASON}+ characters).")
-    repo, t = request.repo, legal_hold_table
-    messages = repo.table(_message_schema(repo))
-    if repo.dialect == "postgresql":
-        # Ordered against a running purge (which holds a stronger lock on this table): either
-        # the purge sees this hold, or this call sees that the message is gone.
-        await repo.conn.execute(sa.text(f'LOCK TABLE "{t.name}" IN ROW EXCLUSIVE MODE'))
-    # An admin is no party to the message and cannot read it: the server checks it exists.
-    found = await repo.conn.scalar(
-        sa.select(messages.c.objectId).where(messages.c.objectId == message_id)
+    repo = request.repo
+    held = await mailbox.set_hold(
+        repo,
+        _message_schema(repo),
+        str(message_id),
+        hold=hold,
+        reason=str(reason or "").strip()[:2000],
+        by=request.auth.user_id,
     )
-    if found is None:
+    if held is None:
         raise ObjectNotFound("Message not found.")
-    held = await repo.conn.scalar(sa.select(t.c.messageId).where(t.c.messageId == message_id))
-    if hold and held is None:
-        await repo.conn.execute(
-            t.insert().values(
-                messageId=message_id,
-                reason=str(reason).strip()[:2000],
-                heldBy=request.auth.user_id,
-                heldAt=utcnow(),
-            )
-        )
-    elif not hold and held is not None:
-        await repo.conn.execute(t.delete().where(t.c.messageId == message_id))
-    if hold != (held is not None):
+    if hold != held:
         await audit.record(
             repo,
             "message.legalHold.place" if hold else "message.legalHold.release",
@@ -313,42 +246,20 @@ async def purge_expired_messages(
     system = repo if repo.auth.is_system else repo.system()
     now = now or utcnow()
     batch_size = max(1, min(batch_size, MAX_IDS_PER_ENTRY))
-    if system.dialect == "postgresql":
-        # Holds placed while the purge runs wait for it; holds committed before it are seen.
-        await system.conn.execute(
-            sa.text(f'LOCK TABLE "{legal_hold_table.name}" IN SHARE ROW EXCLUSIVE MODE')
-        )
-    policies = {
-        clinic: days
-        for clinic, days in (
-            await system.conn.execute(sa.select(retention_table.c.clinic, retention_table.c.days))
-        ).all()
-    }
+    policies = await mailbox.retention_policies(system)
     default_days = policies.pop(DEFAULT_CLINIC, DEFAULT_RETENTION_DAYS)
-    messages = system.table(_message_schema(system))
     profile_schema = system.schema_or_none("PatientProfile")
     if profile_schema is None:
         raise RuntimeError("PatientProfile class is missing: run `mindharbor migrate`")
-    profiles = system.table(profile_schema)
-    clinic = profiles.c.primaryClinic
-
-    def older_than(days: int) -> sa.ColumnElement[bool]:
-        return messages.c.createdAt < now - timedelta(days=days)
-
-    expired = sa.or_(
-        *(sa.and_(clinic == name, older_than(days)) for name, days in policies.items()),
-        # No clinic, an unknown clinic, or a patient profile that is gone: the default.
-        sa.and_(sa.or_(clinic.is_(None), clinic.not_in(list(policies))), older_than(default_days)),
+    ids = await mailbox.expired_messages(
+        system,
+        _message_schema(system),
+        profile_schema,
+        policies=policies,
+        default_days=default_days,
+        now=now,
+        limit=batch_size + 1,
     )
-    held = sa.exists().where(legal_hold_table.c.messageId == messages.c.objectId)
-    stmt = (
-        sa.select(messages.c.objectId)
-        .select_from(messages.outerjoin(profiles, profiles.c.objectId == messages.c.patient))
-        .where(expired, ~held)
-        .order_by(messages.c.createdAt, messages.c.objectId)
-        .limit(batch_size + 1)
-    )
-    ids = list((await system.conn.scalars(stmt)).all())
     more = len(ids) > batch_size
     ids = ids[:batch_size]
     if not ids:

@@ -11,10 +11,13 @@ from mindharbor.domain import (
     audit,
     careteam,
     crisis,
+    disclosures,
     emergency,
     housekeeping,
     identity,
+    installations,
     messaging,
+    staffing,
 )
 from mindharbor.hooks import Hooks
 from mindharbor.settings import Settings
@@ -31,8 +34,11 @@ def build_hooks(settings: Settings) -> Hooks:
         assessments,
         crisis,
         housekeeping,
+        installations,
         messaging,
         appointments,
+        staffing,
+        disclosures,
     ):
         module.register(hooks)
     for name in (n.strip() for n in settings.hook_modules.split(",")):

@@ -11,8 +11,12 @@ Policy decisions, each enforced here:
   Parse's unique prefix, so names cannot be enumerated.
 * **Who may download.** Only a holder of an unexpired URL this server signed (minted when an
   object referencing the file was read by someone allowed to read it, or for the uploader),
-  or the master key. Every refusal is the same 403, whether or not the file exists, and a
-  forged signature never touches storage, so timing does not reveal existence either.
+  or the master key. A URL minted for a session also needs that session: the download must
+  present its token and the session must still be valid, so a shared link fails for anyone
+  else (``bind_urls_to_session``; off only for deployments whose clients download files
+  without headers, such as the Parse SDKs' ``getData``). Every refusal is the same 403,
+  whether or not the file exists, and a forged signature never touches storage, so timing
+  does not reveal existence either.
 * **Audit.** Every download writes an audit entry (actor = the user the URL was minted for)
   *before* the first byte is sent; if the audit cannot be written, nothing is served. The entry
   names the file by its random id, not by the client's file name, which may itself be PHI.
@@ -30,12 +34,10 @@ import os
 import re
 import secrets
 import time
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import sqlalchemy as sa
 
 from mindharbor.errors import FileSaveError, InvalidFileName, OperationForbidden, RequestTooLarge
 from mindharbor.files.blobstore import (
@@ -64,6 +66,8 @@ from mindharbor.files.crypto import (
 )
 from mindharbor.files.signing import UrlSigner, derive_signing_key
 from mindharbor.security.auth import Auth
+from mindharbor.security.profile import may_attach_public_upload
+from mindharbor.storage.file_scan import values_that_may_hold_files
 
 if TYPE_CHECKING:
     from mindharbor.hooks import Hooks, JobRequest
@@ -187,6 +191,7 @@ class FilePolicy:
     max_bytes: int
     allowed_types: frozenset[str]
     gc_grace_seconds: float
+    bind_urls_to_session: bool = True
 
 
 class FileService:
@@ -249,7 +254,12 @@ class FileService:
         allowed = frozenset(
             normalize_type(t) for t in settings.allowed_file_types.split(",") if t.strip()
         )
-        policy = FilePolicy(settings.max_file_bytes, allowed, settings.file_gc_grace_seconds)
+        policy = FilePolicy(
+            settings.max_file_bytes,
+            allowed,
+            settings.file_gc_grace_seconds,
+            settings.file_urls_bound_to_session,
+        )
         return cls(blobs, kek, signer, policy, store)
 
     async def aclose(self) -> None:
@@ -257,8 +267,15 @@ class FileService:
 
     # -- URLs -----------------------------------------------------------------------------------
     def sign_refs(self, value: Any, auth: Auth) -> Any:
-        """``value`` with signed URLs for every File in it; see ``UrlSigner.sign_refs``."""
-        return self.signer.sign_refs(value, auth.user_id)
+        """``value`` with signed URLs for every File in it, bound to the reader's session; see
+        ``UrlSigner.sign_refs``."""
+        session = auth.session_id if self.policy.bind_urls_to_session else None
+        return self.signer.sign_refs(value, auth.user_id, session)
+
+    def url_for(self, name: str, auth: Auth) -> str:
+        """A signed URL of ``name`` for this caller (bound to its session, as ``sign_refs``)."""
+        session = auth.session_id if self.policy.bind_urls_to_session else None
+        return self.signer.url(name, auth.user_id, session=session)
 
     async def check_refs(
         self, auth: Auth, body: dict[str, Any], existing: dict[str, Any] | None
@@ -282,6 +299,9 @@ class FileService:
                 envelope = Envelope.from_bytes(await self.blobs.read(name + ENVELOPE_SUFFIX))
             except (BlobNotFound, FileIntegrityError) as exc:
                 raise OperationForbidden(_NOT_YOURS) from exc
+            store = self.store
+            if envelope.owner is None and store and may_attach_public_upload(store.settings, auth):
+                continue  # a public upload, attached by a caller without a session
             if envelope.owner is None or envelope.owner != auth.user_id:
                 raise OperationForbidden(_NOT_YOURS)
 
@@ -356,6 +376,45 @@ class FileService:
             raise
         return StoredFile(stored, content_type, size)
 
+    async def store_generated(
+        self, name: str, content_type: str, pieces: AsyncIterable[bytes], *, owner: str | None
+    ) -> StoredFile:
+        """Encrypt and store a file the server produced itself (a bulk-export output).
+
+        No sniffing or allow-list: the content is the server's own, not a client's upload. It is
+        referenced by no object, so ``purgeOrphanFiles`` removes it once older than the grace
+        period: that is the export's lifetime. Downloads use the same signed, audited URLs."""
+        stored = f"{secrets.token_hex(16)}_{check_file_name(name)}"
+        data_key = new_data_key()
+        size = 0
+
+        async def counted() -> AsyncIterator[bytes]:
+            nonlocal size
+            async for piece in pieces:
+                size += len(piece)
+                yield piece
+
+        encryptor = StreamEncryptor(data_key, stored, self.chunk_size)
+        await self.blobs.put(stored + BODY_SUFFIX, encrypt_stream(counted(), encryptor))
+        envelope = seal_envelope(
+            self._kek,
+            data_key,
+            name=stored,
+            content_type=content_type,
+            size=size,
+            chunk_size=self.chunk_size,
+            created=time.time(),
+            owner=owner,
+        )
+        await self.blobs.put(stored + ENVELOPE_SUFFIX, one_piece(envelope.to_bytes()))
+        return StoredFile(stored, content_type, size)
+
+    async def remove_generated(self, name: str) -> None:
+        """Delete a generated file (a cancelled export), envelope first."""
+        if _NAME_RE.match(name) and len(name) <= 200:
+            await self.blobs.delete(name + ENVELOPE_SUFFIX)
+            await self.blobs.delete(name + BODY_SUFFIX)
+
     def _check_type(self, name: str, declared: str | None, head: bytes, complete: bool) -> str:
         detected = sniff(head, complete)
         if detected is None or detected not in self.policy.allowed_types:
@@ -378,14 +437,22 @@ class FileService:
         sig: str | None,
         master: bool = False,
         meta: dict[str, Any] | None = None,
+        session: str | None = None,
+        reader: Auth | None = None,
     ) -> Download:
         """Authorise, audit and open a download; ``FileAccessDenied`` for every refusal.
 
         The first chunk is decrypted before returning, so a missing or tampered body fails
         here (before any header is sent) in the common case; a chunk that fails later aborts
         the response mid-stream, and no unauthenticated byte is ever released."""
-        if not master and not self.signer.verify(name, expires, by, sig):
+        if not master and not self.signer.verify(name, expires, by, sig, session):
             raise FileAccessDenied()
+        if (
+            not master
+            and session
+            and (reader is None or reader.session_id != session or reader.user_id != by)
+        ):
+            raise FileAccessDenied()  # a session's URL, and this is not that session
         if not _NAME_RE.match(name) or len(name) > 200:
             raise FileAccessDenied()
         try:
@@ -499,27 +566,8 @@ async def referenced_files(repo: Repository) -> set[str]:
     """Names of every file referenced by any stored object (File fields, or Files nested in
     Array and Object fields). Runs as the server: it must see every row."""
     names: set[str] = set()
-    for schema in repo.store.all_schemas():
-        specs = [
-            s
-            for s in schema.fields.values()
-            if s.has_column and s.type in ("File", "Array", "Object")
-        ]
-        if not specs:
-            continue
-        table = repo.table(schema)
-        conds = []
-        for spec in specs:
-            column = table.c[spec.name]
-            if spec.type == "File":
-                conds.append(column.is_not(None))
-            else:
-                conds.append(sa.cast(column, sa.Text).like('%"File"%'))
-        stmt = sa.select(*(table.c[s.name] for s in specs)).where(sa.or_(*conds))
-        result = await repo.conn.stream(stmt)
-        async for row in result:
-            for value in row:
-                _collect_names(value, names)
+    async for value in values_that_may_hold_files(repo):
+        _collect_names(value, names)
     return names
 
 
@@ -542,7 +590,12 @@ def _collect_names(value: Any, names: set[str]) -> None:
             stack.extend(item)
 
 
-async def rotate_files_key(blobs: BlobStore, old_kek: bytes, new_kek: bytes) -> dict[str, int]:
+async def rotate_files_key(
+    blobs: BlobStore,
+    old_kek: bytes,
+    new_kek: bytes,
+    advance: Callable[[int], None] | None = None,
+) -> dict[str, int]:
     """Rewrap every file's data key from ``old_kek`` to ``new_kek``; bodies are not touched.
 
     Idempotent and resumable: envelopes already under the new key are skipped, so an
@@ -552,6 +605,8 @@ async def rotate_files_key(blobs: BlobStore, old_kek: bytes, new_kek: bytes) -> 
     counts = {"rewrapped": 0, "skipped": 0, "failed": 0}
     keys = [info.key async for info in blobs.list() if info.key.endswith(ENVELOPE_SUFFIX)]
     for key in keys:
+        if advance is not None:
+            advance(1)
         try:
             envelope = Envelope.from_bytes(await blobs.read(key))
         except (BlobNotFound, FileIntegrityError):
@@ -599,11 +654,13 @@ def resolve_files_key(settings: Settings) -> str:
     raise SystemExit(f"{path} is empty: remove it or set MINDHARBOR_FILES_KEY")
 
 
-async def rotate_configured_key(settings: Settings, new_key_text: str) -> dict[str, int]:
+async def rotate_configured_key(
+    settings: Settings, new_key_text: str, advance: Callable[[int], None] | None = None
+) -> dict[str, int]:
     """``mindharbor rotate-files-key``: rewrap everything from the configured key to a new one."""
     old, new = parse_kek(resolve_files_key(settings)), parse_kek(new_key_text)
     files = FileService.from_settings(settings)
     try:
-        return await rotate_files_key(files.blobs, old, new)
+        return await rotate_files_key(files.blobs, old, new, advance)
     finally:
         await files.aclose()

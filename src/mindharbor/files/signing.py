@@ -4,12 +4,17 @@ A file URL is a bearer credential: the Parse SDKs (and ``<img src>``) fetch it w
 and no session, so the URL itself must prove that the server issued it, recently, to someone
 who could read an object referencing the file. It carries::
 
-    {server}/files/{appId}/{name}?expires={unix seconds}&by={userId}&sig={HMAC-SHA256}
+    {server}/files/{appId}/{name}?expires={unix seconds}&by={userId}&sess={sessionId}&sig={HMAC}
 
-The HMAC covers the app id, the file name, the expiry and ``by`` (the user the URL was minted
-for, recorded as the actor of the download's audit entry). Changing any of them invalidates the
-signature; verification is constant-time. The signing key is derived from the files KEK with
-HKDF under its own label, so it is never the same bytes as an encryption key.
+The HMAC covers the app id, the file name, the expiry, ``by`` (the user the URL was minted for,
+recorded as the actor of the download's audit entry) and ``sess`` (the session that read the
+object). Changing any of them invalidates the signature; verification is constant-time. A URL
+minted for a session is that session's alone: the download must present the same session's
+token (``X-Parse-Session-Token``), so a link forwarded, logged or leaked is useless to anyone
+else, anonymous or signed in, and dies with a logout or revocation (``files/service.py``).
+
+The signing key is derived from the files KEK with HKDF under its own label, so it is never
+the same bytes as an encryption key.
 
 URLs are minted only at serialisation time by ``Repository.encode`` (so only for objects the
 caller could read) and for the uploader in the upload reply; the short default lifetime (five
@@ -63,35 +68,50 @@ class UrlSigner:
         self.ttl = ttl_seconds
         self._clock = clock
 
-    def _mac(self, name: str, expires: int, by: str) -> str:
-        message = b"\x00".join(
-            [b"v1", self.app_id.encode(), name.encode(), str(expires).encode(), by.encode()]
-        )
+    def _mac(self, name: str, expires: int, by: str, session: str) -> str:
+        parts = [b"v2", self.app_id.encode(), name.encode(), str(expires).encode(), by.encode()]
+        message = b"\x00".join([*parts, session.encode()])
         digest = hmac.new(self._key, message, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
-    def url(self, name: str, minted_for: str | None = None) -> str:
-        """A URL for ``name`` valid for ``ttl`` seconds from now."""
-        expires = int(self._clock()) + self.ttl
+    def url(
+        self,
+        name: str,
+        minted_for: str | None = None,
+        ttl: int | None = None,
+        session: str | None = None,
+    ) -> str:
+        """A URL for ``name`` valid for ``ttl`` seconds (default: the signer's) from now, bound
+        to ``session`` when one is given."""
+        expires = int(self._clock()) + (self.ttl if ttl is None else ttl)
         by = minted_for or ""
         query = f"expires={expires}"
         if by:
             query += f"&by={quote(by, safe='')}"
-        query += f"&sig={self._mac(name, expires, by)}"
+        if session:
+            query += f"&sess={quote(session, safe='')}"
+        query += f"&sig={self._mac(name, expires, by, session or '')}"
         return f"{self.base_url}/files/{quote(self.app_id, safe='')}/{quote(name, safe='')}?{query}"
 
-    def verify(self, name: str, expires: str | None, by: str | None, sig: str | None) -> bool:
+    def verify(
+        self,
+        name: str,
+        expires: str | None,
+        by: str | None,
+        sig: str | None,
+        session: str | None = None,
+    ) -> bool:
         """True only for an unexpired URL this server signed. Never says *why* not."""
         if not expires or not sig or len(sig) > _MAX_SIG_CHARS or not expires.isdigit():
             return False
         if len(expires) > 12:
             return False
-        expected = self._mac(name, int(expires), by or "")
+        expected = self._mac(name, int(expires), by or "", session or "")
         # Compare first, then check the clock: the work done does not depend on which failed.
         authentic = hmac.compare_digest(expected.encode(), sig.encode("utf-8", "replace"))
         return authentic and int(expires) >= self._clock()
 
-    def sign_refs(self, value: Any, minted_for: str | None) -> Any:
+    def sign_refs(self, value: Any, minted_for: str | None, session: str | None = None) -> Any:
         """``value`` with every ``{"__type": "File", "name"}`` inside it given a fresh signed
         ``url`` (new dicts and lists; the input is not modified).
 
@@ -100,8 +120,8 @@ class UrlSigner:
         or client-supplied ``url`` stored inside Arrays and Objects is replaced."""
         if isinstance(value, dict):
             if value.get("__type") == "File" and isinstance(value.get("name"), str):
-                return {**value, "url": self.url(value["name"], minted_for)}
-            return {k: self.sign_refs(v, minted_for) for k, v in value.items()}
+                return {**value, "url": self.url(value["name"], minted_for, session=session)}
+            return {k: self.sign_refs(v, minted_for, session) for k, v in value.items()}
         if isinstance(value, list):
-            return [self.sign_refs(v, minted_for) for v in value]
+            return [self.sign_refs(v, minted_for, session) for v in value]
         return value

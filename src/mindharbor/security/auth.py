@@ -8,6 +8,7 @@ key and the server's own jobs use ``Auth.master()``; nothing else bypasses the f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,9 @@ class Auth:
     restricted: bool = False
     # The server acting on its own behalf (hooks, jobs); a master-key request is not this.
     is_system: bool = False
+    # When a session's identity changes by itself (an emergency grant or the session expires):
+    # a cached copy must be re-resolved from then on. None: never (master, anonymous).
+    valid_until: datetime | None = field(default=None, compare=False)
 
     @classmethod
     def anonymous(cls) -> Auth:

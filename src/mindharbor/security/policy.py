@@ -59,18 +59,31 @@ class AccessPolicy:
             return frozenset()
         return frozenset(set.intersection(*lists))
 
-    def _grant_filter(self, table: sa.FromClause, grant: clp.ClassGrant) -> ColumnElement[bool]:
+    def _grant_filter(
+        self, table: sa.FromClause, grant: clp.ClassGrant, user_id: str | None = None
+    ) -> ColumnElement[bool]:
         if grant.pointer_fields is None:
             return sa.true()
-        user_id = self.auth.user_id
+        user_id = self.auth.user_id if user_id is None else user_id
         return sa.or_(*(table.c[f] == user_id for f in grant.pointer_fields if f in table.c))
 
     def read_filter(self, table: sa.FromClause, grant: clp.ClassGrant) -> ColumnElement[bool]:
+        return self.read_filter_as(table, grant, self.auth.identities, self.auth.user_id)
+
+    def read_filter_as(
+        self,
+        table: sa.FromClause,
+        grant: clp.ClassGrant,
+        identities: list[str],
+        user_id: str | None,
+    ) -> ColumnElement[bool]:
+        """``read_filter`` with the identities given as values (the compiled-shape cache
+        builds the same statement with stand-ins, ``storage/shapes.py``)."""
         if self.auth.is_master:
             return sa.true()
         return sa.and_(
-            perm_overlap(self.dialect, table.c._rperm, self.auth.identities),
-            self._grant_filter(table, grant),
+            perm_overlap(self.dialect, table.c._rperm, identities),
+            self._grant_filter(table, grant, user_id),
         )
 
     def write_filter(self, table: sa.FromClause, grant: clp.ClassGrant) -> ColumnElement[bool]:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mindharbor.errors import IncorrectType, InvalidJSON, InvalidPointer, InvalidQuery
+from mindharbor.storage import geo
 from mindharbor.storage.schema import FieldSpec
 
 _ID_ALPHABET = string.ascii_letters + string.digits
@@ -212,27 +213,14 @@ def to_column(spec: FieldSpec, value: Any, class_name: str) -> Any:
                 raise IncorrectType("File needs a name")
             return {"__type": "File", "name": name}
         case "GeoPoint":
-            return _geopoint(value, mismatch)
+            if not (isinstance(value, dict) and value.get("__type") == "GeoPoint"):
+                raise mismatch
+            return geo.check_geopoint(value)
         case "Polygon":
             if not (isinstance(value, dict) and value.get("__type") == "Polygon"):
                 raise mismatch
-            coords = value.get("coordinates")
-            if not isinstance(coords, list) or len(coords) < 3:
-                raise InvalidJSON("Polygon must have at least 3 values")
-            return {"__type": "Polygon", "coordinates": check_json_value(coords)}
+            return geo.check_polygon(value)
     raise mismatch
-
-
-def _geopoint(value: Any, mismatch: Exception) -> dict[str, Any]:
-    if not (isinstance(value, dict) and value.get("__type") == "GeoPoint"):
-        raise mismatch
-    lat, lng = value.get("latitude"), value.get("longitude")
-    try:
-        if not (-90 <= check_number(lat) <= 90 and -180 <= check_number(lng) <= 180):
-            raise InvalidJSON("GeoPoint out of range")
-    except IncorrectType as exc:
-        raise InvalidJSON("GeoPoint needs numeric latitude and longitude") from exc
-    return {"__type": "GeoPoint", "latitude": lat, "longitude": lng}
 
 
 def from_column(spec: FieldSpec, value: Any, server_url: str = "") -> Any:
@@ -288,3 +276,30 @@ class _NoMatch:
 
 _NO_MATCH = _NoMatch()
 NO_MATCH: Any = _NO_MATCH
+
+
+# Which Python operand types a column of each Parse type can be compared with: a comparison
+# between different types matches nothing (Mongo's semantics), in SQL and in the LiveQuery
+# matcher alike.
+SCALAR_KINDS: dict[str, tuple[type, ...]] = {
+    "String": (str,),
+    "Pointer": (str,),
+    "Bytes": (str,),
+    "Number": (int, float),
+    "Boolean": (bool,),
+    "Date": (datetime,),
+}
+
+
+def scalar_operand(spec: FieldSpec, value: Any) -> Any:
+    """A ``where`` operand for a scalar field (``spec.type`` in ``SCALAR_KINDS``): the value to
+    compare with, None for ``null``, or NO_MATCH when its type cannot be compared."""
+    if spec.type == "Pointer" and isinstance(value, str):
+        return NO_MATCH  # Parse requires a Pointer, not a bare id
+    decoded = query_value(spec, value)
+    if decoded is NO_MATCH or decoded is None:
+        return decoded
+    kinds = SCALAR_KINDS[spec.type]
+    if not isinstance(decoded, kinds) or (bool not in kinds and isinstance(decoded, bool)):
+        return NO_MATCH
+    return decoded

@@ -14,8 +14,9 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -27,32 +28,33 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from mindharbor.errors import (
-    DuplicateValue,
-    IncorrectType,
-    InvalidJSON,
-    InvalidQuery,
     ParseError,
-    ValidationFailed,
 )
-from mindharbor.hooks import Hooks
 from mindharbor.security.auth import Auth
-from mindharbor.services import Services
 from mindharbor.settings import Settings
-from mindharbor.storage import regex
+from mindharbor.storage import geo, regex, textsearch
+from mindharbor.storage.audit_sink import AuditSink
+from mindharbor.storage.dberrors import outage, sqlstate, translate_db_error
+from mindharbor.storage.identity import EVERYONE, backfill_username_keys, read_epoch
+from mindharbor.storage.identity_cache import IdentityCache, PostgresFeed
+from mindharbor.storage.lazy import LazyConnection
 from mindharbor.storage.repository import ChangeEvent, Repository
 from mindharbor.storage.schema import ClassSchema, load_builtin_classes, merge_builtin
+from mindharbor.storage.shapes import ShapeCache
 from mindharbor.storage.system_tables import schema_table, write_schema_row
 from mindharbor.storage.tables import TableSet
-
-if TYPE_CHECKING:
-    from mindharbor.files.service import FileService
-    from mindharbor.jobs import JobRunner
+from mindharbor.storage.triggers import FileRefs, NoTriggers, TriggerSource
+from mindharbor.storage.tx import TxConnection
 
 log = logging.getLogger(__name__)
 
 
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _passthrough(text: str) -> str:
+    return text
 
 
 def _json_loads(text: str) -> Any:
@@ -64,56 +66,53 @@ def _json_loads(text: str) -> Any:
         return json.loads(text)
 
 
-def sqlstate(exc: sa.exc.DBAPIError) -> str | None:
-    """PostgreSQL's SQLSTATE of a driver error (None on SQLite)."""
-    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-
-
-def translate_db_error(exc: sa.exc.DBAPIError) -> ParseError | None:
-    """Map the database errors a client can provoke to Parse errors (never their raw text)."""
-    orig = exc.orig
-    state = sqlstate(exc)
-    text = str(orig).lower()
-    if state == "57014" or "canceling statement" in text:
-        return InvalidQuery("The query took too long and was cancelled.")
-    if state == "2201B" or "invalid regular expression" in text or "regexp" in text:
-        return InvalidQuery("Invalid regular expression.")
-    if state == "23P01":  # an exclusion constraint: only BOOKING_GUARDS has one
-        return ValidationFailed("The provider is already booked at that time.")
-    if state == "23505" or "unique constraint" in text:
-        return DuplicateValue()
-    if state in ("22003", "22P02") or "out of range" in text:
-        return IncorrectType("A value is out of range for its field.")
-    if state in ("22021", "22P05") or "0x00" in text or "unicode escape" in text:
-        return InvalidJSON("Strings may not contain NUL characters.")
-    if state == "54001" or "too complex" in text or "expression tree is too large" in text:
-        return InvalidQuery("The query is too complex.")
-    return None
-
-
 class Store:
     """Everything that lives as long as the process: engine, schema cache, tables."""
 
     def __init__(
-        self, settings: Settings, hooks: Hooks | None = None, services: Services | None = None
+        self, settings: Settings, hooks: TriggerSource | None = None, services: Any = None
     ) -> None:
         self.settings = settings
-        self.hooks = hooks or Hooks()
-        self.services = services
-        self.jobs: JobRunner | None = None  # set by the app: starts background jobs
-        self.files: FileService | None = None  # set by the app: signs file URLs in encode()
+        self.hooks: Any = hooks if hooks is not None else NoTriggers()
+        # The application's collaborators, which the storage layer never calls itself: the
+        # hook registry's functions and jobs, mail and rate limits (``services``), the job
+        # runner. Only the file store's two checks (``FileRefs``) are used here.
+        self.services: Any = services
+        self.jobs: Any = None  # set by the app: starts background jobs
+        self.files: FileRefs | None = None  # set by the app: signs file URLs in encode()
+        # Resolved sessions of this worker (storage/identity_cache.py); None: always read.
+        self.identities: IdentityCache | None = IdentityCache() if settings.identity_cache else None
+        if self.identities is not None and settings.dialect == "sqlite":
+            self.identities.trust()  # checked against the epoch row before every use
+        self.identity_feed: PostgresFeed | None = None
+        self.raw_pool: Any = None  # asyncpg pool (PostgreSQL), started with the app
+        self.audit_sink = AuditSink(self)
+        # Compiled finds by shape (storage/shapes.py): PostgreSQL only.
+        self.shapes: ShapeCache | None = (
+            ShapeCache() if settings.dialect == "postgresql" and settings.shape_cache else None
+        )
         # Called after each commit with every ChangeEvent it made (live queries, caches).
         self.change_listeners: list[Callable[[ChangeEvent], Awaitable[None] | None]] = []
-        self.dialect = settings.dialect
-        self.tables = TableSet()
+        self.dialect: str = settings.dialect
+        self.tables = TableSet(self.dialect)
         self._schemas: dict[str, ClassSchema] = {}
+        self._raw: dict[str, Any] = {}  # each class's stored definition, as last read
         self._builtin = {c.name: c for c in load_builtin_classes()}
         self._loaded_at = 0.0
         # SQLite allows one writer; serialising our own transactions avoids busy-waiting threads.
         self._sqlite_lock = asyncio.Lock() if self.dialect == "sqlite" else None
         self.engine = self._create_engine()
+        # The audit writer's own connection (PostgreSQL): requests waiting for their batch
+        # never compete with it for the request pool. SQLite has one writer anyway.
+        self.audit_engine = (
+            self._create_engine(pool_size=1, max_overflow=0)
+            if self.dialect == "postgresql"
+            else self.engine
+        )
 
-    def _create_engine(self) -> AsyncEngine:
+    def _create_engine(
+        self, pool_size: int | None = None, max_overflow: int | None = None
+    ) -> AsyncEngine:
         url = self.settings.sqlalchemy_url
         if self.dialect == "sqlite":
             path = url.split(":///", 1)[1]
@@ -127,8 +126,8 @@ class Store:
             url,
             json_serializer=_json_dumps,
             json_deserializer=_json_loads,
-            pool_size=10,
-            max_overflow=10,
+            pool_size=self.settings.db_pool_size if pool_size is None else pool_size,
+            max_overflow=self.settings.db_max_overflow if max_overflow is None else max_overflow,
             connect_args={
                 "server_settings": {
                     "statement_timeout": str(self.settings.statement_timeout_ms),
@@ -137,8 +136,93 @@ class Store:
             },
         )
 
+    async def start_raw_pool(self) -> None:
+        """PostgreSQL: the asyncpg pool compiled shapes run on (``storage/shapes.py``)."""
+        if self.dialect != "postgresql" or self.raw_pool is not None:
+            return
+        import asyncpg  # type: ignore[import-untyped]
+
+        async def init(conn: Any) -> None:
+            # As SQLAlchemy's dialect does: parameters arrive serialised by the statement's
+            # bind processors (so they pass through), results are decoded here.
+            for name in ("json", "jsonb"):
+                await conn.set_type_codec(
+                    name, encoder=_passthrough, decoder=_json_loads, schema="pg_catalog"
+                )
+
+        async def keep(conn: Any) -> None:
+            """Its statements leave no session state (no SET, LISTEN or advisory lock), so a
+            returned connection needs no reset query: one round trip less per read."""
+
+        dsn = "postgresql://" + self.settings.sqlalchemy_url.split("://", 1)[1]
+        self.raw_pool = await asyncpg.create_pool(
+            dsn,
+            min_size=2,
+            max_size=self.settings.db_pool_size,
+            init=init,
+            reset=keep,
+            server_settings={
+                "statement_timeout": str(self.settings.statement_timeout_ms),
+                "idle_in_transaction_session_timeout": "60000",
+            },
+        )
+
+    async def start_identity_feed(self) -> None:
+        """PostgreSQL: start listening for identity changes (until then, nothing is cached)."""
+        if self.identities is not None and self.dialect == "postgresql":
+            dsn = "postgresql://" + self.settings.sqlalchemy_url.split("://", 1)[1]
+            self.identity_feed = PostgresFeed(dsn, self.identities)
+            await self.identity_feed.start()
+
+    async def sync_identity_epoch(self) -> None:
+        """SQLite: forget every cached identity if another process changed one since."""
+        cache = self.identities
+        if cache is None or self.dialect != "sqlite":
+            return
+        async with self._connect() as conn:
+            epoch = await read_epoch(conn)
+        if cache.epoch != epoch:
+            cache.invalidate([EVERYONE])
+            cache.epoch = epoch
+
+    async def check_database(self, timeout: float = 2.0) -> bool:
+        """Whether the database answers (``SELECT 1`` within ``timeout``) and takes writes
+        (the audit log must: nothing may be read without it)."""
+        try:
+            async with asyncio.timeout(timeout), self._connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+            return not self.audit_sink.failing
+        except (ParseError, TimeoutError):
+            return False
+
+    def pool_stats(self) -> dict[str, int]:
+        """Connections of this worker's pools, as ``pool/state``: SQLAlchemy's (in use, kept)
+        and, on PostgreSQL, asyncpg's (in use, open) for compiled reads."""
+        pool: Any = self.engine.pool
+        stats = {
+            "sqlalchemy/in_use": int(getattr(pool, "checkedout", lambda: 0)()),
+            "sqlalchemy/size": int(getattr(pool, "size", lambda: 0)()),
+        }
+        if self.raw_pool is not None:
+            size = int(self.raw_pool.get_size())
+            stats["asyncpg/open"] = size
+            stats["asyncpg/in_use"] = size - int(self.raw_pool.get_idle_size())
+        return stats
+
+    def touch_session(self, session_id: str, at: datetime) -> None:
+        """Record a session's use, off the request path (with the next audit batch)."""
+        self.audit_sink.touch(session_id, at)
+
     async def close(self) -> None:
+        await self.audit_sink.aclose()
+        if self.identity_feed is not None:
+            await self.identity_feed.stop()
+        if self.raw_pool is not None:
+            await self.raw_pool.close()
+            self.raw_pool = None
         await self.engine.dispose()
+        if self.audit_engine is not self.engine:
+            await self.audit_engine.dispose()
 
     # -- schema registry ------------------------------------------------------------------------
     def schema_or_none(self, class_name: str) -> ClassSchema | None:
@@ -148,6 +232,7 @@ class Store:
         return sorted(self._schemas.values(), key=lambda s: s.name)
 
     def install_schema(self, schema: ClassSchema | None, name: str) -> None:
+        self._raw.pop(name, None)  # the next reload compares against the database afresh
         if schema is None:
             self._schemas.pop(name, None)
         else:
@@ -165,7 +250,19 @@ class Store:
                 await self.reload_schemas(fresh)
             return
         rows = (await conn.execute(sa.select(schema_table))).all()
-        self._schemas = {name: self.schema_from_row(name, data) for name, data, _ in rows}
+        # Only a class whose stored definition changed gets a new schema object: tables and
+        # compiled statements are cached by schema object, so rebuilding unchanged classes
+        # every few seconds grew each worker without bound (issue 14).
+        schemas: dict[str, ClassSchema] = {}
+        raw: dict[str, Any] = {}
+        for name, data, _ in rows:
+            raw[name] = data
+            current = self._schemas.get(name)
+            if current is not None and self._raw.get(name) == data:
+                schemas[name] = current
+            else:
+                schemas[name] = self.schema_from_row(name, data)
+        self._schemas, self._raw = schemas, raw
         self._loaded_at = time.monotonic()
 
     # -- migrations -----------------------------------------------------------------------------
@@ -196,6 +293,12 @@ class Store:
                 await asyncio.sleep(0.2 * attempt)
         await self.reload_schemas()
 
+    async def schema_is_current(self) -> bool:
+        """Whether the database has every migration of this version (``migrate`` would do
+        nothing to the server tables): a worker that does not migrate checks this."""
+        async with self.engine.connect() as conn:
+            return bool(await conn.run_sync(_alembic_current))
+
     async def _sync_builtin_classes(self, conn: AsyncConnection, before_ddl: _SealerLock) -> None:
         stored = {
             name: ClassSchema.from_store(name, data)
@@ -209,6 +312,8 @@ class Store:
             stored[builtin.name] = merged
         for schema in stored.values():
             await conn.run_sync(self._ensure_tables, schema, before_ddl)
+        if "_User" in stored:
+            await backfill_username_keys(conn, self.tables.table(stored["_User"]))
         if self.dialect == "postgresql":
             present = {
                 (table, name)
@@ -251,20 +356,84 @@ class Store:
                             f"ADD COLUMN {_quote(sync_conn, column.name)} {col_type}"
                         )
                     )
-            index_names = {i["name"] for i in inspector.get_indexes(table.name)}
+            index_names = _index_names(sync_conn, inspector, table.name)
             for index in table.indexes:
                 if index.name not in index_names:
                     if before_ddl is not None:
                         before_ddl(sync_conn)
-                    index.create(sync_conn, checkfirst=True)
+                    index.create(sync_conn)  # names read above; ddl_if still applies
 
     async def ensure_tables(self, conn: AsyncConnection, schema: ClassSchema) -> None:
         await conn.run_sync(self._ensure_tables, schema)
 
     # -- the unit of work -----------------------------------------------------------------------
     @asynccontextmanager
+    async def read_only(self, auth: Auth) -> AsyncIterator[Repository]:
+        """A repository that only reads: no transaction (each statement is its own, as in a
+        READ COMMITTED transaction, where every statement also sees its own snapshot), no
+        BEGIN/COMMIT round trips, and on SQLite no writer lock. What it read is recorded by
+        the ``before_commit`` hooks (the audit flush), which hand the entries to the group
+        writer and wait for their commit: the caller gets the repository's results only once
+        they are recorded. A write through it raises."""
+        await self._refresh_schemas_if_due()
+        conn = LazyConnection(self)
+        try:
+            repo = Repository(conn, self, auth, read_only=True)  # type: ignore[arg-type]
+            yield repo
+        except sa.exc.DBAPIError as exc:
+            await conn.close(exc)
+            mapped = translate_db_error(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        except BaseException as exc:
+            await conn.close(exc)
+            raise
+        await conn.close()
+        # The connection is back in the pool before the request waits for its audit batch:
+        # requests holding connections while the writer waits for one would deadlock the pool.
+        for flush in self.hooks.before_commit:
+            await flush(repo)
+        for callback in repo.after_commit:
+            result = callback()
+            if result is not None:
+                await result
+        if repo.deferred_error is not None:
+            raise repo.deferred_error
+
+    @asynccontextmanager
+    async def _connect(self, engine: AsyncEngine | None = None) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection; an unusable database is a 503 (``outage``), whatever the
+        statement that found out."""
+        try:
+            async with (engine or self.engine).connect() as conn:
+                yield conn
+        except ParseError:
+            raise
+        except Exception as exc:
+            down = outage(exc)
+            if down is None:
+                raise
+            raise down from exc
+
+    async def _refresh_schemas_if_due(self) -> None:
+        if time.monotonic() - self._loaded_at > self.settings.schema_cache_seconds:
+            # Other workers may have added fields; a bounded-staleness refresh.
+            try:
+                await self.reload_schemas()
+            except Exception as exc:
+                down = outage(exc)
+                if down is None:
+                    raise
+                raise down from exc
+
+    @asynccontextmanager
     async def unit_of_work(
-        self, auth: Auth, *, resolve: Callable[[Repository], Awaitable[Auth]] | None = None
+        self,
+        auth: Auth,
+        *,
+        resolve: Callable[[Repository], Awaitable[Auth]] | None = None,
+        engine: AsyncEngine | None = None,
     ) -> AsyncIterator[Repository]:
         """One transaction: yields a ``Repository`` for ``auth``; commits on success only.
 
@@ -277,19 +446,35 @@ class Store:
         if lock is not None:
             await lock.acquire()
         try:
-            async with self.engine.connect() as conn:
+            async with self._connect(engine) as conn:
                 if time.monotonic() - self._loaded_at > self.settings.schema_cache_seconds:
                     # Other workers may have added fields; a bounded-staleness refresh.
                     await self.reload_schemas(conn)
                     await conn.commit()
                 try:
-                    async with conn.begin():
-                        if resolve is not None:
-                            auth = await resolve(Repository(conn, self, Auth.system()))
-                        repo = Repository(conn, self, auth)
-                        yield repo
-                        for flush in self.hooks.before_commit:
-                            await flush(repo)
+                    if self.dialect == "postgresql":
+                        # The transaction begins with the first write (storage/tx.py).
+                        await conn.execution_options(isolation_level="AUTOCOMMIT")
+                        tx = TxConnection(conn)
+                        try:
+                            if resolve is not None:
+                                auth = await resolve(Repository(tx, self, Auth.system()))  # type: ignore[arg-type]
+                            repo = Repository(tx, self, auth)  # type: ignore[arg-type]
+                            yield repo
+                            for flush in self.hooks.before_commit:
+                                await flush(repo)
+                            await tx.commit()
+                        except BaseException:
+                            await tx.rollback()
+                            raise
+                    else:
+                        async with conn.begin():
+                            if resolve is not None:
+                                auth = await resolve(Repository(conn, self, Auth.system()))
+                            repo = Repository(conn, self, auth)
+                            yield repo
+                            for flush in self.hooks.before_commit:
+                                await flush(repo)
                 except sa.exc.DBAPIError as exc:
                     mapped = translate_db_error(exc)
                     if mapped is None:
@@ -355,6 +540,18 @@ BOOKING_GUARDS: dict[str, list[str]] = {
 }
 
 
+def _index_names(sync_conn: sa.Connection, inspector: Any, table_name: str) -> set[str]:
+    """The table's index names. SQLite's reflection skips expression indexes (a GeoPoint's
+    lat/lng index) with a warning, so its catalogue is read directly."""
+    if sync_conn.dialect.name == "sqlite":
+        rows = sync_conn.execute(
+            sa.text("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = :t"),
+            {"t": table_name},
+        )
+        return {str(row[0]) for row in rows}
+    return {str(i["name"]) for i in inspector.get_indexes(table_name)}
+
+
 def _quote(conn: sa.Connection, name: str) -> str:
     return conn.dialect.identifier_preparer.quote(name)
 
@@ -372,6 +569,14 @@ class _SealerLock:
         if self.needed:
             sync_conn.execute(sa.text("SELECT pg_advisory_xact_lock(7315002)"))
             self.needed = False
+
+
+def _alembic_current(sync_conn: sa.Connection) -> bool:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent.parent / "migrations"))
+    context = MigrationContext.configure(sync_conn, opts={"version_table": VERSION_TABLE})
+    heads = set(ScriptDirectory.from_config(cfg).get_heads())
+    return set(context.get_current_heads()) == heads
 
 
 def _run_alembic(sync_conn: sa.Connection, before_ddl: _SealerLock) -> None:
@@ -404,10 +609,23 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         ):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
-        dbapi_conn.run_async(
-            lambda raw: raw.create_function("regexp", 2, regex.sqlite_regexp, deterministic=True)
-        )
+
+        async def register(raw: Any) -> None:
+            await raw.create_function("regexp", 2, regex.sqlite_regexp, deterministic=True)
+            # The exact geo tests (storage/geo_sql.py); the same code the live-query matcher runs.
+            await raw.create_function("mh_geo_radians", 4, geo.sqlite_radians, deterministic=True)
+            await raw.create_function("mh_geo_contains", 3, geo.sqlite_contains, deterministic=True)
+            # $text's fallback (storage/textsearch.py): whole words, no stemming.
+            for name, fn in (
+                ("mh_text_match", textsearch.sqlite_match),
+                ("mh_text_score", textsearch.sqlite_score),
+            ):
+                await raw.create_function(name, 2, fn, deterministic=True)
+
+        dbapi_conn.run_async(register)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
+        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return  # a read-only repository: no transaction, no writer lock
         conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -27,7 +27,13 @@ from mindharbor.storage.codec import (
     pointer_id,
     to_column,
 )
-from mindharbor.storage.schema import FIELD_NAME_RE, ClassSchema, FieldSpec
+from mindharbor.storage.schema import (
+    FIELD_NAME_RE,
+    INVALID_COLUMNS,
+    ClassSchema,
+    FieldSpec,
+    check_prohibited_keys,
+)
 
 IGNORED_KEYS = frozenset({"createdAt", "updatedAt", "className", "__type"})
 
@@ -69,6 +75,7 @@ def prepare_write(
     """Validate ``body`` against ``schema``; ``trusted`` (master key, server hooks) may set
     server-owned fields."""
     out = PreparedWrite()
+    check_prohibited_keys(body)
     for key, value in body.items():
         if key in IGNORED_KEYS:
             continue
@@ -83,9 +90,11 @@ def prepare_write(
             out.acl_set = True
             continue
         head, dot, rest = key.partition(".")
-        if not FIELD_NAME_RE.match(head):
+        if not FIELD_NAME_RE.match(head) or head in INVALID_COLUMNS:
             raise InvalidKeyName(f"Invalid field name: {key}.")
         spec = schema.field(head)
+        if spec is None and not dot and _is_unset(value):
+            continue  # Parse: null or Delete on a field the class lacks changes nothing
         if spec is None:
             raise InvalidKeyName(f"Invalid field name: {key}.")  # schema-on-write ran before us
         if spec.server and not trusted:
@@ -97,6 +106,11 @@ def prepare_write(
         else:
             out.values[head] = to_column(spec, value, schema.name)
     return out
+
+
+def _is_unset(value: Any) -> bool:
+    """``null`` or ``{"__op": "Delete"}``: a value that gives a field no type."""
+    return value is None or (isinstance(value, dict) and value.get("__op") == "Delete")
 
 
 def _current(out: PreparedWrite, existing: dict[str, Any] | None, name: str) -> Any:

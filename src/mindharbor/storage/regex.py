@@ -50,13 +50,31 @@ def _strip_extended(pattern: str) -> str:
     return "".join(out)
 
 
+_OPTIONS = re.compile(r"^[imxsu]+$")
+
+
+def check_options(pattern: Any, options: Any) -> str:
+    """Parse's checks of ``$regex`` / ``$options`` (DatabaseController ``validateQuery``), with its
+    messages; the options as a string ("" when absent). ``u`` (Unicode) is accepted and changes
+    nothing: both engines match Unicode text."""
+    if not isinstance(pattern, str):
+        raise InvalidQuery("$regex value must be a string")
+    if options is None:
+        return ""
+    if not isinstance(options, str):
+        raise InvalidQuery("$options value must be a string")
+    if not _OPTIONS.match(options):
+        raise InvalidQuery(f"Bad $options value for query: {options}")
+    return options
+
+
 @functools.lru_cache(maxsize=1024)
 def normalize(pattern: str, options: str, max_length: int) -> tuple[str, str]:
     """(pattern for RE2 with inline flags, pattern for PostgreSQL with ARE embedded options)."""
     if len(pattern) > max_length:
         raise InvalidQuery(f"$regex is longer than {max_length} characters.")
-    if set(options) - set("imxs"):
-        raise InvalidQuery(f"Invalid regex options: {options}")
+    if set(options) - set("imxsu"):
+        raise InvalidQuery(f"Bad $options value for query: {options}")
     body = _QUOTED.sub(_quote, pattern)
     if "x" in options:
         body = _strip_extended(body)

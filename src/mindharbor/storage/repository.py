@@ -4,113 +4,49 @@ Every face (REST, batch, GraphQL, LiveQuery, jobs) reaches class tables only thr
 ``Repository``, which the unit of work builds for the request's ``Auth``. Each statement it issues
 carries the access policy's SQL filter; the CLP check runs first. Objects leave in Parse's wire
 encoding, so every face returns identical JSON.
+
+The class is layered, each layer in a module of its own: ``RepositoryBase`` (repo_base.py: the
+transaction, the policy, tables, audit notes, relation rows), ``ClassChanges`` (class_changes.py:
+schema on write, /schemas DDL, request ids) and, here, the reads and writes of objects. The
+records they exchange with the faces are in records.py.
 """
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mindharbor.errors import (
-    DuplicateRequest,
-    DuplicateValue,
-    InvalidQuery,
-    ObjectNotFound,
-    OperationForbidden,
-    ParseError,
-)
-from mindharbor.hooks import AfterSave, DeleteRequest, SaveRequest
+from mindharbor.errors import InvalidQuery, ObjectNotFound, OperationForbidden
 from mindharbor.security.acl import permission_lists
 from mindharbor.security.auth import Auth
-from mindharbor.security.policy import AccessPolicy
-from mindharbor.storage import projection
-from mindharbor.storage.codec import (
-    from_column,
-    is_object_id,
-    iso,
-    new_object_id,
-    pointer_target,
-    type_of,
-    utcnow,
-)
+from mindharbor.storage import json_rows, projection, shapes
+from mindharbor.storage.class_changes import ClassChanges
+from mindharbor.storage.codec import is_object_id, iso, new_object_id, to_column, utcnow
+from mindharbor.storage.encoder import file_urls_allowed, without_files
 from mindharbor.storage.ops import PreparedWrite, check_required, prepare_write
-from mindharbor.storage.schema import (
-    PSEUDO_FIELDS,
-    ClassSchema,
-    FieldSpec,
-    validate_class_name,
-    validate_field_name,
-)
-from mindharbor.storage.system_tables import (
-    idempotency_table,
-    schema_table,
-    write_schema_row,
-)
-from mindharbor.storage.where import Clause, WhereCompiler, order_by
+from mindharbor.storage.records import AuditTrail, ChangeEvent, FindQuery, FindResult
+from mindharbor.storage.repo_base import AUDITED_ACCOUNT_CLASSES
+from mindharbor.storage.schema import ClassSchema
+from mindharbor.storage.server_fields import accept_consistent, drop_unchanged
+from mindharbor.storage.triggers import AfterSave, DeleteRequest, SaveRequest
+from mindharbor.storage.where import WhereCompiler, count_terms, order_by
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from mindharbor.storage.db import Store
+__all__ = [
+    "AUDITED_ACCOUNT_CLASSES",
+    "AuditTrail",
+    "ChangeEvent",
+    "FindQuery",
+    "FindResult",
+    "Repository",
+]
 
 
-@dataclass
-class FindQuery:
-    """The parameters of a Parse query, already decoded from the request."""
-
-    where: dict[str, Any] = field(default_factory=dict)
-    order: str | None = None
-    limit: int = 100
-    skip: int = 0
-    keys: list[str] | None = None
-    exclude_keys: list[str] | None = None
-    include: list[str] = field(default_factory=list)
-    count: bool = False
-
-
-@dataclass
-class AuditTrail:
-    """What a request read and wrote, written to the audit log once, before commit."""
-
-    reads: dict[str, set[str]] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=dict)
-    queries: list[Any] = field(default_factory=list)
-    writes: list[dict[str, Any]] = field(default_factory=list)
-
-    def clear(self) -> None:
-        self.reads.clear()
-        self.counts.clear()
-        self.queries.clear()
-        self.writes.clear()
-
-
-@dataclass(frozen=True)
-class ChangeEvent:
-    """A committed write, as stored rows (hidden columns included) before and after.
-
-    Published to ``Store.change_listeners`` only after the transaction commits, never for a
-    rolled-back write; live queries re-check each subscriber's access against these rows.
-    """
-
-    class_name: str
-    op: str  # "create" | "update" | "delete"
-    object_id: str
-    old: dict[str, Any] | None
-    new: dict[str, Any] | None
-
-
-@dataclass
-class FindResult:
-    results: list[dict[str, Any]]
-    count: int | None = None
-
-
-_FILE_HOLDING_TYPES = frozenset({"File", "Array", "Object"})
 # A find returns every column but the permission lists: only the SQL filter reads those.
 _UNRETURNED = frozenset({"_rperm", "_wperm"})
 _RETURNED: dict[sa.Table, tuple[sa.Column[Any], ...]] = {}
@@ -125,87 +61,134 @@ def _returned_columns(table: sa.Table) -> tuple[sa.Column[Any], ...]:
     return columns
 
 
-class Repository:
+class Repository(ClassChanges):
     """Access-controlled reads and writes inside one transaction."""
-
-    def __init__(self, conn: AsyncConnection, store: Store, auth: Auth) -> None:
-        self.conn = conn
-        self.store = store
-        self.auth = auth
-        self.policy = AccessPolicy(auth, store.dialect)
-        settings = store.settings
-        self.dialect = store.dialect
-        self.max_depth = settings.max_query_depth
-        self.max_in_list = settings.max_in_list
-        self.max_regex_length = settings.max_regex_length
-        self.compiler = WhereCompiler(self)
-        self.after_commit: list[Callable[[], Any]] = []
-        self.deferred_error: ParseError | None = None
-        self.meta: dict[str, Any] = {}  # request id, client ip, user agent (for audit)
-        self._protected: dict[str, frozenset[str]] = {}
-        self.audit_trail = AuditTrail()
-        self._schema_changes: dict[str, ClassSchema | None] = {}
-
-    # -- QueryScope -----------------------------------------------------------------------------
-    def schema_or_none(self, class_name: str) -> ClassSchema | None:
-        if class_name in self._schema_changes:
-            return self._schema_changes[class_name]
-        return self.store.schema_or_none(class_name)
-
-    def table(self, schema: ClassSchema) -> sa.Table:
-        return self.store.tables.table(schema)
-
-    def join_table(self, schema: ClassSchema, field_name: str) -> sa.Table:
-        return self.store.tables.join_table(schema, field_name)
-
-    def readable(self, schema: ClassSchema, table: sa.FromClause, op: str = "find") -> Clause:
-        return self.policy.read_filter(table, self.policy.check(schema, op))
 
     # -- reads ----------------------------------------------------------------------------------
     async def find(self, class_name: str, query: FindQuery) -> FindResult:
+        count_terms(query.where or {}, self.max_query_terms)  # bounded before anything is built
         schema = await self.lookup_schema(class_name)
         if schema is None:
             self._check_missing_class(class_name)
             return FindResult([], 0 if query.count else None)
         table = self.table(schema)
-        cond = sa.and_(
-            self.compiler.compile(schema, table, query.where),
-            self.readable(schema, table, "find"),
-        )
         count = None
         if query.count:
-            count_cond = sa.and_(
-                self.compiler.compile(schema, table, query.where),
-                self.readable(schema, table, "count"),
-            )
-            count = int(
-                await self.conn.scalar(
-                    sa.select(sa.func.count()).select_from(table).where(count_cond)
+            grant = self.policy.check(schema, "count")
+
+            def count_statement(request: shapes.Request) -> Any:
+                scope = shapes.Scope(self, request)
+                cond = sa.and_(
+                    WhereCompiler(scope).compile(schema, table, request.where),
+                    scope.readable(schema, table, "count"),
                 )
-                or 0
-            )
+                return sa.select(sa.func.count().label("count")).select_from(table).where(cond)
+
+            counted = await self._select(schema, ("count", table, grant), query, count_statement)
+            count = int(counted[0]["count"] or 0)
         rows: list[dict[str, Any]] = []
+        as_json = (
+            query.raw
+            and self.store.shapes is not None
+            and not query.include
+            and query.keys is None
+            and query.exclude_keys is None
+            and json_rows.eligible(schema)
+        )
         if query.limit > 0:
-            stmt = (
-                sa.select(*_returned_columns(table))
-                .where(cond)
-                .order_by(*order_by(self.compiler, schema, table, query.order))
-                .limit(query.limit)
-                .offset(query.skip)
-            )
-            result = await self.conn.execute(stmt)
-            keys = tuple(result.keys())
-            rows = [dict(zip(keys, r, strict=True)) for r in result]
-        objects = [self.encode(schema, row) for row in rows]
+            grant = self.policy.check(schema, "find")
+
+            def find_statement(request: shapes.Request) -> Any:
+                scope = shapes.Scope(self, request)
+                compiler = WhereCompiler(scope)
+                cond = sa.and_(
+                    compiler.compile(schema, table, request.where),
+                    scope.readable(schema, table, "find"),
+                )
+                columns: tuple[Any, ...] = _returned_columns(table)
+                if as_json:  # built only when the shape is not cached
+                    encoded = json_rows.row_json(schema, table, self.protected_fields(schema))
+                    columns = (table.c.objectId, encoded.label("j"))
+                elif compiler.text_score is not None and "$score" in (query.keys or ()):
+                    columns = (*columns, compiler.text_score.label("$score"))
+                return (
+                    sa.select(*columns)
+                    .where(cond)
+                    .order_by(*order_by(compiler, schema, table, query.order))
+                    .limit(request.limit)
+                    .offset(request.skip)
+                )
+
+            key = ("find", table, grant, query.order, as_json)
+            rows = await self._select(schema, key, query, find_statement)
+        if as_json:
+            objects: list[Any] = [self._json_row(schema, row["j"]) for row in rows]
+            ids = [row["objectId"] for row in rows]
+        else:
+            objects = [self.encode(schema, row) for row in rows]
+            ids = [o["objectId"] for o in objects]
+            for obj, row in zip(objects, rows, strict=True):
+                if "$score" in row:  # Parse's ``keys=$score``: the rank, as ``score``
+                    obj["score"] = row["$score"]
         if self._audits_reads(schema):
             self.audit_trail.queries.append({class_name: query.where})
-            self._note_reads(schema, [o["objectId"] for o in objects])
+            self._note_reads(schema, ids)
             if count is not None:
                 counts = self.audit_trail.counts
                 counts[schema.name] = counts.get(schema.name, 0) + count
         await projection.include(self, schema, objects, query.include)
-        projection.project(objects, query.keys, query.exclude_keys)
+        keys = ["score" if k == "$score" else k for k in query.keys or ()] or query.keys
+        projection.project(objects, keys, query.exclude_keys)
         return FindResult(objects, count)
+
+    def _json_row(self, schema: ClassSchema, text: str) -> Any:
+        """A PostgreSQL-written row for the response; one holding a file reference is decoded
+        and its URLs signed for this caller, as ``ParseEncoder`` does."""
+        files = self.store.files
+        if files is None or not json_rows.needs_python(text):
+            return orjson.Fragment(text)
+        obj = orjson.loads(text)
+        allowed = file_urls_allowed(self.auth, schema, obj)
+        for spec in schema.fields.values():
+            if spec.type in ("Array", "Object", "File") and spec.name in obj:
+                if allowed:
+                    obj[spec.name] = files.sign_refs(obj[spec.name], self.auth)
+                elif (kept := without_files(obj[spec.name])) is not None:
+                    obj[spec.name] = kept
+                else:
+                    del obj[spec.name]
+        return obj
+
+    async def _select(
+        self,
+        schema: ClassSchema,
+        key: tuple[Any, ...],
+        query: FindQuery,
+        build: Callable[[Any], Any],
+    ) -> list[dict[str, Any]]:
+        """Rows of the statement ``build`` makes for ``query`` (and the caller): on PostgreSQL
+        through the compiled-shape cache (``storage/shapes.py``), else built and run here."""
+        request = shapes.Request(
+            query.where, query.limit, query.skip, self.auth.identities, self.auth.user_id
+        )
+        cache = self.store.shapes
+        shaped = shapes.shape_of(query.where) if cache is not None else None
+        if cache is not None and shaped is not None:
+            shape, leaves = shaped
+            full_key = (*key, shape, self.auth.is_master, self.protected_fields(schema))
+            prepared = cache.get(full_key)
+            if prepared is None:
+                prepared = shapes.prepare(build, request, leaves) or shapes.UNCACHEABLE
+                cache.put(full_key, prepared)
+            if isinstance(prepared, shapes.Prepared) and all(
+                shapes.leaf_ok(kind, value) for kind, value in leaves
+            ):
+                return await shapes.fetch(
+                    self, prepared, shapes.arguments(prepared, request, leaves)
+                )
+        result = await self.conn.execute(build(request))
+        names = tuple(result.keys())
+        return [dict(zip(names, r, strict=True)) for r in result]
 
     async def get(
         self,
@@ -215,8 +198,12 @@ class Repository:
         include: list[str] | None = None,
         keys: list[str] | None = None,
         exclude_keys: list[str] | None = None,
+        lock: bool = False,
     ) -> dict[str, Any]:
-        """One object, or 101 whether it is missing or merely invisible to the caller."""
+        """One object, or 101 whether it is missing or merely invisible to the caller.
+
+        ``lock``: the row stays locked until this transaction ends, so a read-modify-write
+        (an amendment's next version, a status transition) cannot interleave with another."""
         schema = await self.lookup_schema(class_name)
         if schema is None:
             self._check_missing_class(class_name)
@@ -226,6 +213,9 @@ class Repository:
         stmt = sa.select(table).where(
             table.c.objectId == object_id, self.readable(schema, table, "get")
         )
+        if lock:
+            self._require_writable()
+            stmt = stmt.with_for_update()
         row = (await self.conn.execute(stmt)).mappings().first()
         if row is None:
             raise ObjectNotFound()
@@ -245,73 +235,6 @@ class Repository:
         self._note_reads(schema, [o["objectId"] for o in found])
         return found
 
-    def _audits_reads(self, schema: ClassSchema) -> bool:
-        return schema.phi and not self.auth.is_system and self.store.settings.audit_reads
-
-    def _note_reads(self, schema: ClassSchema, ids: list[str]) -> None:
-        if ids and self._audits_reads(schema):
-            self.audit_trail.reads.setdefault(schema.name, set()).update(ids)
-
-    def _note_write(
-        self, schema: ClassSchema, action: str, object_id: str, fields: list[str]
-    ) -> None:
-        """Every write a caller makes is audited; the server's own flows audit themselves."""
-        if self.auth.is_system or schema.name in ("AuditLog", "_Session"):
-            return
-        self.audit_trail.writes.append(
-            {
-                "action": f"{'phi' if schema.phi else 'object'}.{action}",
-                "className": schema.name,
-                "objectId": object_id,
-                "fields": sorted(f for f in fields if not f.startswith("_")),
-            }
-        )
-
-    def protected_fields(self, schema: ClassSchema) -> frozenset[str]:
-        cached = self._protected.get(schema.name)
-        if cached is None:
-            cached = self._protected[schema.name] = self.policy.protected_fields(schema)
-        return cached
-
-    def encode(self, schema: ClassSchema, row: dict[str, Any]) -> dict[str, Any]:
-        """A stored row in Parse's wire encoding; hidden columns and protected fields never
-        leave (a user's own ``_User`` row is the exception: people may read their own email)."""
-        hidden = self.protected_fields(schema)
-        files = self.store.files
-        if hidden and schema.name == "_User" and row["objectId"] == self.auth.user_id:
-            hidden = frozenset()
-        out: dict[str, Any] = {
-            "objectId": row["objectId"],
-            "createdAt": iso(row["createdAt"]),
-            "updatedAt": iso(row["updatedAt"]),
-        }
-        for spec in schema.fields.values():
-            name, kind = spec.name, spec.type
-            if name in hidden:
-                continue
-            if kind == "Relation":
-                out[name] = {"__type": "Relation", "className": spec.target_class}
-                continue
-            value = row.get(name)
-            if value is None:
-                continue
-            # The common kinds inline (same result as from_column), the rest through it.
-            if kind == "Pointer":
-                out[name] = {"__type": "Pointer", "className": spec.target_class, "objectId": value}
-            elif kind == "Date":
-                out[name] = {"__type": "Date", "iso": iso(value)}
-            elif kind == "String" or kind == "Boolean":
-                out[name] = value
-            else:
-                out[name] = from_column(spec, value)
-                if files is not None and kind in _FILE_HOLDING_TYPES:
-                    # Signed, expiring URLs are minted here, for a row the caller was allowed
-                    # to read, so every face (REST, include, GraphQL, LiveQuery) gets them.
-                    out[name] = files.sign_refs(out[name], self.auth)
-        if row.get("_acl") is not None:
-            out["ACL"] = row["_acl"]
-        return out
-
     # -- writes ---------------------------------------------------------------------------------
     async def create(self, class_name: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self.create_with_hidden(class_name, body, {})
@@ -320,6 +243,7 @@ class Repository:
         self, class_name: str, body: dict[str, Any], hidden: dict[str, Any]
     ) -> dict[str, Any]:
         """``create`` plus raw values for hidden columns (token hashes); server code only."""
+        self._require_writable()
         if hidden and not self.auth.is_system:
             raise OperationForbidden("Hidden columns are written by the server only.")
         schema = await self._schema_for_write(class_name, body)
@@ -332,16 +256,22 @@ class Repository:
         prepared = self._prepare(request, None)
         now = utcnow()
         row: dict[str, Any] = {"objectId": request.object_id, "createdAt": now, "updatedAt": now}
-        for spec in schema.fields.values():
-            if spec.default is not None and spec.has_column and spec.name not in prepared.values:
-                row[spec.name] = spec.default
         row.update(prepared.values)
+        defaults = _defaults(schema, request.body, prepared.values)
+        row.update(defaults)
+        prepared.echo.update({name: schema.fields[name].default for name in defaults})
         if "_rperm" not in row:
             readers, writers = permission_lists(None)
             row.update({"_acl": None, "_rperm": readers, "_wperm": writers})
         check_required(schema, row)
         table = self.table(schema)
-        if all(key in table.c and not isinstance(v, sa.ClauseElement) for key, v in row.items()):
+        plain = all(
+            key in table.c and not isinstance(v, sa.ClauseElement) for key, v in row.items()
+        )
+        if plain and self._deferrable(schema, prepared.relations):
+            # Nothing reads it before the commit: written with the commit (storage/tx.py).
+            self.conn.defer_insert(table, row)  # type: ignore[attr-defined]
+        elif plain:
             # The row as parameters of a plain INSERT: SQLAlchemy's cache key and compiled form
             # then depend on the table and the columns named, not on a new VALUES construct.
             await self._execute_write(table.insert(), row)
@@ -354,6 +284,7 @@ class Repository:
         return {"objectId": row["objectId"], "createdAt": iso(now), **prepared.echo}
 
     async def update(self, class_name: str, object_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        self._require_writable()
         if not is_object_id(object_id):
             raise ObjectNotFound()
         schema = await self._schema_for_write(class_name, body)
@@ -361,6 +292,7 @@ class Repository:
         table = self.table(schema)
         if self.store.files is not None and not self.auth.is_master:
             await self.store.files.check_refs(self.auth, body, existing)
+        body = drop_unchanged(schema, body, existing, trusted=self.auth.is_master)
         request = SaveRequest(self, schema, object_id, existing, dict(body))
         for hook in self.store.hooks.before_save.get(schema.name, ()):
             await hook(request)
@@ -374,6 +306,7 @@ class Repository:
         await self._apply_relations(schema, object_id, prepared.relations)
         await self._after_save(schema, {**existing, **values}, existing, request.context)
         self._note_write(schema, "update", object_id, list(prepared.values))
+        await self._announce_identity(schema, object_id, "update")
         self.publish_change(
             ChangeEvent(schema.name, "update", object_id, existing, {**existing, **values})
         )
@@ -397,7 +330,9 @@ class Repository:
     def _prepare(self, request: SaveRequest, existing: dict[str, Any] | None) -> PreparedWrite:
         """Client changes (validated with the caller's rights) + what hooks decided."""
         schema = request.schema
-        prepared = prepare_write(schema, request.body, existing, trusted=self.auth.is_master)
+        trusted = self.auth.is_master
+        accept_consistent(schema, request.body, request.server_values, trusted=trusted)
+        prepared = prepare_write(schema, request.body, existing, trusted=trusted)
         if request.server_values:
             server = prepare_write(
                 schema,
@@ -427,6 +362,7 @@ class Repository:
             )
 
     async def delete(self, class_name: str, object_id: str) -> None:
+        self._require_writable()
         schema = await self.lookup_schema(class_name)
         if schema is None or not is_object_id(object_id):
             raise ObjectNotFound()
@@ -442,6 +378,7 @@ class Repository:
         for hook in self.store.hooks.after_delete.get(schema.name, ()):
             await hook(request)
         self._note_write(schema, "delete", object_id, [])
+        await self._announce_identity(schema, object_id, "delete")
         self.publish_change(ChangeEvent(schema.name, "delete", object_id, request.row, None))
 
     async def writable(self, class_name: str, object_id: str) -> bool:
@@ -461,17 +398,23 @@ class Repository:
         )
         return bool(found)
 
-    def publish_change(self, event: ChangeEvent) -> None:
-        """Queue ``event`` for the change listeners, delivered only if this transaction commits."""
-        for listener in self.store.change_listeners:
-            self.after_commit.append(functools.partial(listener, event))
+    def _deferrable(self, schema: ClassSchema, relations: list[Any]) -> bool:
+        """A create whose row nothing reads before the commit: no after-save trigger, no
+        relation rows, not an identity class (their writes announce themselves)."""
+        return (
+            hasattr(self.conn, "defer_insert")
+            and not relations
+            and not schema.name.startswith("_")
+            and not self.store.hooks.after_save.get(schema.name)
+        )
 
     def system(self) -> Repository:
         """The server acting on its own behalf in this same transaction (hooks, sign-up).
 
         Explicit, like Medplum's system repository: privileged code has to ask for it by name.
         """
-        clone = Repository(self.conn, self.store, Auth.system())
+        clone = Repository(self.conn, self.store, Auth.system(), read_only=self.read_only)
+        clone._tx = self._tx
         clone.after_commit = self.after_commit
         clone._schema_changes = self._schema_changes
         clone.meta = self.meta
@@ -494,8 +437,47 @@ class Repository:
         row = (await self.conn.execute(stmt)).mappings().first()
         return dict(row) if row is not None else None
 
+    async def restore(
+        self,
+        class_name: str,
+        object_id: str,
+        body: dict[str, Any],
+        *,
+        created_at: datetime,
+        updated_at: datetime,
+        hidden: dict[str, Any] | None = None,
+    ) -> None:
+        """Write one object as another server exported it (``mindharbor import-parse``): its
+        objectId, timestamps and ACL are kept and no hook runs, because the rules already ran
+        where the object was made (running them again would open a second care team or append
+        a crisis history twice). System only; the importer audits what it restores."""
+        self._require_system()
+        schema = await self.lookup_schema(class_name)
+        if schema is None:
+            raise InvalidQuery(f"No class {class_name}.")
+        if not is_object_id(object_id):
+            raise InvalidQuery("Invalid objectId.")
+        prepared = prepare_write(schema, body, None, trusted=True)
+        row: dict[str, Any] = {
+            "objectId": object_id,
+            "createdAt": created_at,
+            "updatedAt": updated_at,
+        }
+        for spec in schema.fields.values():
+            if spec.default is not None and spec.has_column and spec.name not in prepared.values:
+                row[spec.name] = spec.default
+        row.update(prepared.values)
+        row.update(hidden or {})
+        if "_rperm" not in row:
+            readers, writers = permission_lists(None)
+            row.update({"_acl": None, "_rperm": readers, "_wperm": writers})
+        check_required(schema, row)
+        await self._execute_write(self.table(schema).insert().values(row))
+        await self._apply_relations(schema, object_id, prepared.relations)
+
     async def write_hidden(self, class_name: str, object_id: str, values: dict[str, Any]) -> None:
         """Set hidden columns (hashes, counters) without touching visible fields; system only."""
+        self._require_writable()
         self._require_system()
         schema = self.schema_or_none(class_name)
         if schema is None:
@@ -504,191 +486,19 @@ class Repository:
         if any(not name.startswith("_") for name in values):
             raise OperationForbidden("write_hidden only sets hidden columns.")
         await self.conn.execute(table.update().where(table.c.objectId == object_id).values(values))
-
-    def _require_system(self) -> None:
-        if not self.auth.is_system:
-            raise OperationForbidden("Only the server itself may do this.")
-
-    def fail_after_commit(self, error: ParseError) -> None:
-        """Answer with ``error`` but keep this transaction's writes (e.g. a failed-login count)."""
-        self.deferred_error = error
-
-    async def _execute_write(self, stmt: Any, params: dict[str, Any] | None = None) -> None:
-        try:
-            await self.conn.execute(stmt, params)
-        except sa.exc.IntegrityError as exc:
-            raise DuplicateValue() from exc
-
-    async def _apply_relations(self, schema: ClassSchema, owner: str, changes: list[Any]) -> None:
-        for change in changes:
-            join = self.join_table(schema, change.field_name)
-            if change.remove:
-                await self.conn.execute(
-                    join.delete().where(
-                        join.c.owningId == owner, join.c.relatedId.in_(change.remove)
-                    )
-                )
-            for related in dict.fromkeys(change.add):
-                exists = await self.conn.scalar(
-                    sa.select(sa.func.count())
-                    .select_from(join)
-                    .where(join.c.owningId == owner, join.c.relatedId == related)
-                )
-                if not exists:
-                    await self.conn.execute(join.insert().values(owningId=owner, relatedId=related))
-
-    # -- schema on write ------------------------------------------------------------------------
-    def _check_missing_class(self, class_name: str) -> None:
-        """Parse 9: without client class creation, a non-master caller is told the class is
-        closed (119) rather than shown an empty one."""
-        if not self.auth.is_master and not self.store.settings.allow_client_class_creation:
-            raise OperationForbidden(
-                f"This user is not allowed to access non-existent class: {class_name}"
-            )
-
-    def _may_change_schema(self, schema: ClassSchema | None) -> bool:
-        if self.auth.is_master:
-            return True
-        if not self.store.settings.allow_client_class_creation:
-            return False
-        if schema is not None:
-            self.policy.check(schema, "addField")
-        return True
-
-    async def lookup_schema(
-        self, class_name: str, *, for_update: bool = False
-    ) -> ClassSchema | None:
-        """The class's schema; on a cache miss (or before changing it) re-read ``_SCHEMA``,
-        since another worker may have created or extended the class."""
-        schema = self.schema_or_none(class_name)
-        if schema is not None and not for_update:
-            return schema
-        stmt = sa.select(schema_table.c.schema).where(schema_table.c.className == class_name)
-        if for_update:
-            stmt = stmt.with_for_update()
-        data = await self.conn.scalar(stmt)
-        if data is None:
-            return None
-        fresh = self.store.schema_from_row(class_name, data)
-        if class_name not in self._schema_changes:
-            self.store.install_schema(fresh, class_name)  # committed data: safe to cache now
-        return fresh
-
-    def _new_fields(self, schema: ClassSchema, body: dict[str, Any]) -> dict[str, FieldSpec]:
-        """Fields a write introduces, with types inferred from the values (schema on write)."""
-        new_fields: dict[str, FieldSpec] = {}
-        for key, value in body.items():
-            name = key.partition(".")[0]
-            if name in ("ACL", "objectId", "createdAt", "updatedAt") or schema.field(name):
-                continue
-            if name in PSEUDO_FIELDS.get(schema.name, ()):
-                continue  # not a column: a hook consumes it
-            if name.startswith("_") or not name:
-                continue  # prepare_write rejects invalid names with 105
-            ftype = "Object" if "." in key else type_of(value)
-            if ftype is None:
-                continue
-            validate_field_name(name)
-            target = pointer_target(value) if ftype in ("Pointer", "Relation") else None
-            new_fields[name] = FieldSpec(name=name, type=ftype, target_class=target)
-        return new_fields
-
-    async def _schema_for_write(self, class_name: str, body: dict[str, Any]) -> ClassSchema:
-        """The class's schema, extended with fields this write introduces when allowed."""
-        schema = await self.lookup_schema(class_name)
-        if schema is not None and not self._new_fields(schema, body):
-            return schema
-        # About to change the class: lock its registry row and work from the stored version.
-        schema = await self.lookup_schema(class_name, for_update=True)
-        is_new = schema is None
-        if schema is None:
-            validate_class_name(class_name)
-            if not self._may_change_schema(None):
-                raise OperationForbidden(
-                    f"This user is not allowed to access non-existent class: {class_name}"
-                )
-            schema = ClassSchema(name=class_name, fields={})
-        new_fields = self._new_fields(schema, body)
-        if not new_fields and not is_new:
-            return schema
-        if new_fields and not is_new and not self._may_change_schema(schema):
-            raise OperationForbidden(
-                f"Permission denied for action addField on class {class_name}."
-            )
-        updated = schema.with_fields({**schema.fields, **new_fields})
-        await self.save_schema(updated, is_new=is_new)
-        return updated
-
-    async def save_schema(self, schema: ClassSchema, *, is_new: bool) -> None:
-        """Persist a class definition and its DDL in this transaction; publish after commit."""
-        await write_schema_row(self.conn, schema, exists=not is_new)
-        await self.store.ensure_tables(self.conn, schema)
-        self._schema_changes[schema.name] = schema
-        self.after_commit.append(lambda: self.store.install_schema(schema, schema.name))
-
-    async def drop_schema(self, schema: ClassSchema) -> None:
-        if not self.auth.is_master:
-            raise OperationForbidden("Schema changes need the master key.")
-        await self.conn.execute(
-            schema_table.delete().where(schema_table.c.className == schema.name)
-        )
-        for table in self.store.tables.all_tables(schema):
-            await self.conn.run_sync(_drop_table, table)
-        self._schema_changes[schema.name] = None
-        self.after_commit.append(lambda: self.store.install_schema(None, schema.name))
-
-    async def count_all(self, schema: ClassSchema) -> int:
-        table = self.table(schema)
-        return int(await self.conn.scalar(sa.select(sa.func.count()).select_from(table)) or 0)
-
-    async def purge(self, schema: ClassSchema) -> None:
-        if not self.auth.is_master:
-            raise OperationForbidden("Purging a class needs the master key.")
-        if schema.name == "AuditLog":
-            raise OperationForbidden("The audit log is append-only.")
-        for table in self.store.tables.all_tables(schema):
-            await self.conn.execute(table.delete())
-
-    async def drop_column(self, schema: ClassSchema, name: str) -> None:
-        """Deleting a field drops its data too (Parse semantics), in this transaction."""
-        if not self.auth.is_master:
-            raise OperationForbidden("Schema changes need the master key.")
-        spec = schema.fields[name]
-        if spec.type == "Relation":
-            join = self.join_table(schema, name)
-            await self.conn.run_sync(lambda c: join.drop(c, checkfirst=True))
-        else:
-            table = self.table(schema)
-            await self.conn.run_sync(
-                lambda c: c.execute(
-                    sa.text(
-                        f"ALTER TABLE {c.dialect.identifier_preparer.quote(table.name)} "
-                        f"DROP COLUMN {c.dialect.identifier_preparer.quote(name)}"
-                    )
-                )
-            )
-
-    # -- idempotency ----------------------------------------------------------------------------
-    async def claim_request_id(self, request_id: str) -> None:
-        """Record a client request id in this transaction; a live repeat is refused with 159.
-
-        Stored in the database (not only Redis) on purpose: the claim commits or rolls back
-        together with the write it protects, so a failed write can be retried and a
-        successful one can never be applied twice, across any number of workers.
-        """
-        t = idempotency_table
-        if not request_id or len(request_id) > 200:
-            raise InvalidQuery("X-Parse-Request-Id must be 1 to 200 characters.")
-        now = utcnow()
-        ttl = self.store.settings.idempotency_ttl_seconds
-        await self.conn.execute(t.delete().where(t.c.reqId == request_id, t.c.expire < now))
-        try:
-            await self.conn.execute(
-                t.insert().values(reqId=request_id, expire=now + timedelta(seconds=ttl))
-            )
-        except sa.exc.IntegrityError as exc:
-            raise DuplicateRequest() from exc
+        await self._announce_identity(schema, object_id, "update")
 
 
-def _drop_table(conn: sa.Connection, table: sa.Table) -> None:
-    table.drop(conn, checkfirst=True)
+def _defaults(schema: ClassSchema, body: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """Column values of the schema's ``defaultValue``s for a new object: where the write gives
+    the field nothing or ``Delete`` (not ``null``), as Parse's ``setRequiredFieldsIfNeeded``.
+    The create's answer echoes them, as Parse does for fields the server changed."""
+    out: dict[str, Any] = {}
+    for spec in schema.fields.values():
+        if spec.default is None or not spec.has_column:
+            continue
+        given = body.get(spec.name)
+        deleted = isinstance(given, dict) and given.get("__op") == "Delete"
+        if spec.name not in values or (deleted and values[spec.name] is None):
+            out[spec.name] = to_column(spec, spec.default, schema.name)
+    return out

@@ -23,6 +23,9 @@ from mindharbor.errors import (
 )
 
 CLASS_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+# Names JavaScript clients treat specially when they merge objects (prototype pollution): no
+# class, field or key anywhere in a stored value may be one (Parse refuses them too).
+PROHIBITED_NAMES = frozenset({"__proto__", "constructor", "prototype", "toString"})
 FIELD_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 
 FIELD_TYPES = frozenset(
@@ -49,6 +52,9 @@ DEFAULT_FIELDS: dict[str, dict[str, Any]] = {
     "ACL": {"type": "ACL"},
 }
 RESERVED_FIELD_NAMES = frozenset({"objectId", "createdAt", "updatedAt", "ACL", "id", "_id"})
+# Parse refuses these as column names anywhere (SchemaController ``invalidColumns``): ``length``
+# would shadow JavaScript's array-like property in clients.
+INVALID_COLUMNS = frozenset({"length"})
 SYSTEM_CLASSES = frozenset({"_User", "_Role", "_Session"})
 # Keys a client sends that are not columns: hooks consume them (password → a hash, a history
 # note → the crisis log's event).
@@ -203,6 +209,8 @@ def normalized_clp(clp: dict[str, Any]) -> dict[str, Any]:
 
 
 def validate_class_name(name: str) -> str:
+    if isinstance(name, str) and name in PROHIBITED_NAMES:
+        raise InvalidClassName(f"Invalid classname: {name} is a prohibited name.")
     if not isinstance(name, str) or not CLASS_NAME_RE.match(name):
         raise InvalidClassName(
             f"Invalid classname: {name}, classnames can only have alphanumeric "
@@ -212,24 +220,28 @@ def validate_class_name(name: str) -> str:
 
 
 def validate_field_name(name: str) -> str:
-    if not isinstance(name, str) or not FIELD_NAME_RE.match(name):
+    if not isinstance(name, str) or not FIELD_NAME_RE.match(name) or name in INVALID_COLUMNS:
         raise InvalidKeyName(f"Invalid field name: {name}.")
     if name in RESERVED_FIELD_NAMES:
         raise InvalidKeyName(f"field {name} cannot be added")
+    if name in PROHIBITED_NAMES:
+        raise InvalidKeyName(f"Invalid field name: {name} is a prohibited name.")
     return name
 
 
-def validate_clp(clp: Any) -> dict[str, Any]:
-    """Accept Parse's CLP JSON: operation → {principal: true} plus the documented extras."""
-    if not isinstance(clp, dict):
-        raise InvalidJSON("classLevelPermissions must be an object.")
-    allowed = set(CLP_OPERATIONS) | {"protectedFields", "readUserFields", "writeUserFields"}
-    for op, perms in clp.items():
-        if op not in allowed:
-            raise InvalidJSON(f"{op} is not a valid operation for class level permissions")
-        if not isinstance(perms, dict | list):
-            raise InvalidJSON(f"{op} permissions must be an object")
-    return clp
+def check_prohibited_keys(value: Any, depth: int = 0) -> None:
+    """105 for a prohibited name used as a key anywhere inside a value (Parse's
+    ``requestKeywordDenylist``)."""
+    if depth > 64:
+        return  # deeper nesting is refused by the JSON limits elsewhere
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in PROHIBITED_NAMES:
+                raise InvalidKeyName(f"Prohibited keyword in request data: {key}.")
+            check_prohibited_keys(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            check_prohibited_keys(item, depth + 1)
 
 
 def load_builtin_classes() -> list[ClassSchema]:
@@ -271,6 +283,16 @@ def check_field_addable(schema: ClassSchema, name: str, spec: FieldSpec) -> None
     if schema.field(name) is not None:
         raise InvalidSchemaOperation(f"Field {name} exists, cannot update.")
     del spec  # every type is addable; the argument documents what is being added
+
+
+def check_one_geopoint(schema: ClassSchema) -> None:
+    """Parse allows one GeoPoint field per class (its geo index is per class): 111 otherwise."""
+    names = [f.name for f in schema.fields.values() if f.type == "GeoPoint"]
+    if len(names) > 1:
+        raise IncorrectType(
+            f"currently, only one GeoPoint field may exist in an object. Adding {names[1]} "
+            f"when {names[0]} already exists."
+        )
 
 
 def check_field_deletable(schema: ClassSchema, name: str) -> None:

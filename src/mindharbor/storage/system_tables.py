@@ -59,6 +59,12 @@ audit_seal_table = sa.Table(
     sa.Column("sealedAt", sa.DateTime, nullable=False),
 )
 
+identity_epoch_table = sa.Table(  # one row; see storage/identity.py
+    "_IdentityEpoch",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("epoch", sa.BigInteger, nullable=False),
+)
 emergency_grant_table = sa.Table(
     "_EmergencyGrant",
     _metadata,
@@ -68,4 +74,12 @@ emergency_grant_table = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("createdAt", sa.DateTime, nullable=False),
     sa.Column("expiresAt", sa.DateTime, nullable=False),
+)
+global_config_table = sa.Table(  # one row, objectId "1"; see storage/global_config.py
+    "_GlobalConfig",
+    _metadata,
+    sa.Column("objectId", sa.String(32), primary_key=True),
+    sa.Column("params", _JSON, nullable=False),
+    sa.Column("masterKeyOnly", _JSON, nullable=False),
+    sa.Column("updatedAt", sa.DateTime, nullable=False),
 )

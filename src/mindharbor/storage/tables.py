@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from mindharbor.storage.geo_sql import geopoint_index
 from mindharbor.storage.schema import ClassSchema, FieldSpec
 
 JSONType = sa.JSON(none_as_null=True).with_variant(
@@ -42,6 +43,9 @@ HIDDEN_COLUMNS: dict[str, dict[str, Any]] = {
         "_mfa": JSONType,
         "_reset_token_hash": sa.Text,
         "_reset_token_expires": sa.DateTime,
+        # The username NFKC-normalised and case-folded: names that look the same are one
+        # account (domain/identity.py); NULL only for legacy clashes (storage/db.py).
+        "_username_key": sa.Text,
     },
     # Digest of each audit entry's content, sealed into blocks (domain/audit/seal.py).
     "AuditLog": {"_hash": sa.Text},
@@ -49,6 +53,8 @@ HIDDEN_COLUMNS: dict[str, dict[str, Any]] = {
         "_session_token_hash": sa.Text,
         "_last_used_at": sa.DateTime,
         "_idle_minutes": sa.Integer,
+        # The session passed a second factor (or enrolled one): see auth/sessions.py.
+        "_mfa_verified": sa.Boolean,
     },
 }
 
@@ -66,8 +72,9 @@ def join_table_name(class_name: str, field_name: str) -> str:
     return f"_Join:{field_name}:{class_name}"
 
 
-def build_table(schema: ClassSchema, metadata: sa.MetaData) -> sa.Table:
-    """The table for a class, with the indexes queries from the seed's flows need."""
+def build_table(schema: ClassSchema, metadata: sa.MetaData, dialect: str | None = None) -> sa.Table:
+    """The table for a class, with the indexes queries from the seed's flows need
+    (``dialect``: the database it is for, when known; some indexes exist on one only)."""
     cols: list[sa.Column[Any]] = [
         sa.Column("objectId", sa.String(32), primary_key=True),
         sa.Column("createdAt", sa.DateTime, nullable=False),
@@ -90,9 +97,15 @@ def build_table(schema: ClassSchema, metadata: sa.MetaData) -> sa.Table:
             sa.Index(f"uq_{schema.name}_{spec.name}", table.c[spec.name], unique=True)
         elif spec.type == "Pointer" and spec.name not in leading:
             sa.Index(f"ix_{schema.name}_{spec.name}", table.c[spec.name])
+        elif spec.type == "GeoPoint":  # the bounding-box prefilter of geo queries
+            # Only the database's own: a migration must not see the other's as missing.
+            for name in (dialect,) if dialect else ("postgresql", "sqlite"):
+                geopoint_index(table, spec.name, name == "postgresql").ddl_if(dialect=name)
     sa.Index(f"ix_{schema.name}_createdAt", table.c.createdAt)
     if schema.name == "_Session":
         sa.Index("uq__Session_token_hash", table.c._session_token_hash, unique=True)
+    if schema.name == "_User":
+        sa.Index("uq__User_username_key", table.c._username_key, unique=True)
     # A JSON array cannot be indexed usefully in SQLite; PostgreSQL gets a GIN index for `&&`,
     # except where every row carries the same readers (the index would match every row).
     if schema.name not in UNIFORM_ACL_CLASSES:
@@ -126,7 +139,8 @@ class TableSet:
     (or a transaction that adds a field and then rolls back) never disturbs another's tables.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, dialect: str | None = None) -> None:
+        self.dialect = dialect
         self._cache: dict[str, tuple[ClassSchema, sa.Table, dict[str, sa.Table]]] = {}
 
     def _entry(self, schema: ClassSchema) -> tuple[ClassSchema, sa.Table, dict[str, sa.Table]]:
@@ -134,7 +148,7 @@ class TableSet:
         if cached is not None and cached[0] is schema:
             return cached
         metadata = sa.MetaData()
-        table = build_table(schema, metadata)
+        table = build_table(schema, metadata, self.dialect)
         joins = {rel.name: build_join_table(schema.name, rel, metadata) for rel in schema.relations}
         entry = (schema, table, joins)
         self._cache[schema.name] = entry

@@ -5,25 +5,35 @@ field means "contains", ``$ne``/``$nin`` also match rows where the field is miss
 class does not have behaves as missing, and a comparison between different types matches nothing
 rather than failing. Sub-queries (``$inQuery``, ``$select``, ``$relatedTo``) compile to SQL
 sub-selects that carry the inner class's own access filter, checked with the caller's rights.
+Geo operators compile through ``storage/geo_sql.py`` (an indexed box, then the exact test); a
+top-level ``$nearSphere`` orders the results by distance unless the query gives an order.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.sql.elements import ColumnElement
 
 from mindharbor.errors import InvalidKeyName, InvalidQuery, OperationForbidden
-from mindharbor.storage import regex
-from mindharbor.storage.codec import NO_MATCH, parse_iso, query_value, utcnow
+from mindharbor.storage import geo, geo_sql, regex, textsearch
+from mindharbor.storage.codec import SCALAR_KINDS, utcnow
 from mindharbor.storage.schema import FIELD_NAME_RE, ClassSchema, FieldSpec
+from mindharbor.storage.where_refs import (
+    _SQL_FAMILY,
+    Clause,
+    _ArrayRef,
+    _ColumnRef,
+    _Ctx,
+    _JsonRef,
+    _MissingRef,
+    _none_of,
+    _PathRef,
+    _Ref,
+    _RelationRef,
+)
 
-Clause = ColumnElement[bool]
 COMPARE_OPS = {"$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">="}
 KNOWN_OPS = frozenset(
     {
@@ -41,29 +51,14 @@ KNOWN_OPS = frozenset(
         "$notInQuery",
         "$select",
         "$dontSelect",
+        "$text",
+        *geo.GEO_OPS,
     }
 )
 _SYSTEM_SPECS = {
     "objectId": FieldSpec("objectId", "String"),
     "createdAt": FieldSpec("createdAt", "Date"),
     "updatedAt": FieldSpec("updatedAt", "Date"),
-}
-# Which Python operand types a column of each Parse type can be compared with.
-_SCALAR_KINDS: dict[str, tuple[type, ...]] = {
-    "String": (str,),
-    "Pointer": (str,),
-    "Bytes": (str,),
-    "Number": (int, float),
-    "Boolean": (bool,),
-    "Date": (datetime,),
-}
-_SQL_FAMILY = {
-    "String": "text",
-    "Pointer": "text",
-    "Bytes": "text",
-    "Number": "number",
-    "Boolean": "bool",
-    "Date": "date",
 }
 
 
@@ -74,6 +69,7 @@ class QueryScope(Protocol):
     max_depth: int
     max_in_list: int
     max_regex_length: int
+    max_query_terms: int
 
     def schema_or_none(self, class_name: str) -> ClassSchema | None: ...
     def table(self, schema: ClassSchema) -> sa.Table: ...
@@ -82,27 +78,32 @@ class QueryScope(Protocol):
     def protected_fields(self, schema: ClassSchema) -> frozenset[str]: ...
 
 
-def _json_literal(value: Any) -> Any:
-    """A JSONB operand (serialised once by the JSONB bind processor)."""
-    return sa.bindparam(None, value, type_=postgresql.JSONB(none_as_null=True))
+_LIST_OPERATORS = frozenset({"$in", "$nin", "$all", "$containedBy"})
 
 
-def _none_of(clause: Clause) -> Clause:
-    """NOT that treats an unknown (NULL) as "does not match", so a row missing the field
-    satisfies ``$nin``/``$nor``/``$ne`` as it does in Mongo and the live-query matcher."""
-    return sa.not_(sa.func.coalesce(clause, sa.false()))
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-@dataclass
-class _Ctx:
-    scope: QueryScope
-    schema: ClassSchema
-    table: sa.FromClause
-    depth: int
+def count_terms(where: Any, limit: int) -> int:
+    """The number of constraints in a ``where`` (keys, operators, and/or/nor branches, at any
+    depth), counted without compiling anything; 102 as soon as it passes ``limit``. Value lists
+    of ``$in``-like operators count once (their length has its own limit), so the cost of a
+    query is bounded before its statement is built: a refusal costs microseconds, not the
+    seconds of building thousands of terms."""
+    count = 0
+    stack = [where]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                count += 1
+                if count > limit:
+                    raise InvalidQuery(f"The query is too complex (more than {limit} terms).")
+                if key not in _LIST_OPERATORS and isinstance(value, dict | list):
+                    stack.append(value)
+        elif isinstance(node, list):
+            count += len(node)
+            if count > limit:
+                raise InvalidQuery(f"The query is too complex (more than {limit} terms).")
+            stack.extend(item for item in node if isinstance(item, dict | list))
+    return count
 
 
 class WhereCompiler:
@@ -111,6 +112,10 @@ class WhereCompiler:
     def __init__(self, scope: QueryScope) -> None:
         self.scope = scope
         self.pg = scope.dialect == "postgresql"
+        # The distance of the first top-level $nearSphere: the order when none is given.
+        self.near_order: Any = None
+        # The rank of the first top-level $text: ``$score`` (order and keys).
+        self.text_score: Any = None
 
     # -- entry points ---------------------------------------------------------------------------
     def compile(
@@ -120,6 +125,8 @@ class WhereCompiler:
             return sa.true()
         if not isinstance(where, dict):
             raise InvalidQuery("where must be a JSON object.")
+        if depth == 0:
+            count_terms(where, self.scope.max_query_terms)
         if depth > self.scope.max_depth:
             raise InvalidQuery(f"Query is nested more than {self.scope.max_depth} levels deep.")
         ctx = _Ctx(self.scope, schema, table, depth)
@@ -175,7 +182,7 @@ class WhereCompiler:
             return _PathRef(self, ctx.table.c[head], path)
         if spec.type == "Relation":
             return _RelationRef(self, ctx, spec)
-        if spec.type in _SCALAR_KINDS:
+        if spec.type in SCALAR_KINDS:
             return _ColumnRef(self, ctx.table.c[head], spec)
         if spec.type == "Array":
             return _ArrayRef(self, ctx.table.c[head])
@@ -184,9 +191,13 @@ class WhereCompiler:
     # -- operators ------------------------------------------------------------------------------
     def _operators(self, ctx: _Ctx, ref: _Ref, key: str, ops: dict[str, Any]) -> Clause:
         clauses: list[Clause] = []
+        if any(op in geo.GEO_OPS for op in ops):
+            clauses.append(self._geo(ctx, ref, key, ops))
         for op, arg in ops.items():
             if op not in KNOWN_OPS:
                 raise InvalidQuery(f"Unsupported query operator: {op}")
+            if op in geo.GEO_OPS:
+                continue
             if op in COMPARE_OPS:
                 clauses.append(ref.compare(COMPARE_OPS[op], self._relative(arg)))
             elif op == "$eq":
@@ -205,12 +216,12 @@ class WhereCompiler:
             elif op == "$containedBy":
                 clauses.append(ref.contained_by(self._list(op, arg)))
             elif op == "$regex":
-                options = ops.get("$options", "")
-                if not isinstance(arg, str) or not isinstance(options, str):
-                    raise InvalidQuery("$regex and $options take strings.")
+                options = regex.check_options(arg, ops.get("$options"))
                 clauses.append(
                     ref.regex(*regex.normalize(arg, options, self.scope.max_regex_length))
                 )
+            elif op == "$text":
+                clauses.append(self._text(ctx, ref, key, arg))
             elif op == "$options":
                 if "$regex" not in ops:
                     raise InvalidQuery("$options needs $regex.")
@@ -221,6 +232,29 @@ class WhereCompiler:
                 sub = self._select_key(ctx, ref, arg)
                 clauses.append(ref.in_select(sub, negate=op == "$dontSelect"))
         return sa.and_(sa.true(), *clauses)
+
+    def _geo(self, ctx: _Ctx, ref: _Ref, key: str, ops: dict[str, Any]) -> Clause:
+        """Geo operators (storage/geo.py): a missing field matches nothing; a field of another
+        type is 102."""
+        field_type = _geo_field_type(ctx.schema, ref, key)
+        constraints = geo.parse_ops(field_type, ops)
+        if field_type is None or not isinstance(ref, _JsonRef):
+            return sa.false()
+        for constraint in constraints:
+            if isinstance(constraint, geo.Near) and ctx.depth == 0 and self.near_order is None:
+                self.near_order = geo_sql.distance(ref.col, constraint.lat, constraint.lng, self.pg)
+        return sa.and_(*(geo_sql.clause(ref.col, c, self.pg) for c in constraints))
+
+    def _text(self, ctx: _Ctx, ref: _Ref, key: str, arg: Any) -> Clause:
+        """``$text`` (storage/textsearch.py) on a String field; a missing field matches nothing."""
+        search = textsearch.parse(arg)
+        if isinstance(ref, _MissingRef):
+            return sa.false()
+        if not isinstance(ref, _ColumnRef) or ref.spec.type != "String" or "." in key:
+            raise InvalidQuery(f"$text needs a String field ({key}).")
+        if ctx.depth == 0 and self.text_score is None:
+            self.text_score = textsearch.score(ref.col, search, self.pg)
+        return sa.and_(textsearch.clause(ref.col, search, self.pg))
 
     def _list(self, op: str, arg: Any) -> list[Any]:
         if not isinstance(arg, list):
@@ -293,6 +327,15 @@ class WhereCompiler:
         return ctx.table.c.objectId.in_(members)
 
 
+def _geo_field_type(schema: ClassSchema, ref: object, key: str) -> str | None:
+    """The Parse type geo operators see for ``key``: None when the class has no such field,
+    ``"other"`` for dot paths and system fields."""
+    if isinstance(ref, _MissingRef):
+        return None
+    spec = schema.field(key) if "." not in key else None
+    return spec.type if spec is not None else "other"
+
+
 def _relative_time(text: Any) -> datetime:
     """``"in 2 days"`` / ``"3 hours ago"`` / ``"now"`` → an absolute UTC time."""
     if not isinstance(text, str):
@@ -335,385 +378,30 @@ def _relative_time(text: Any) -> datetime:
 
 
 # -- references: one per kind of storage a key can land on ---------------------------------------
-class _Ref:
-    def __init__(self, compiler: WhereCompiler) -> None:
-        self.c = compiler
-
-    def unsupported(self, what: str) -> InvalidQuery:
-        return InvalidQuery(f"{what} is not supported on this field type.")
-
-    def eq(self, value: Any) -> Clause:
-        raise self.unsupported("Equality")
-
-    def ne(self, value: Any) -> Clause:
-        return _none_of(self.eq(value))
-
-    def compare(self, op: str, value: Any) -> Clause:
-        raise self.unsupported(f"Comparison {op}")
-
-    def in_(self, values: list[Any]) -> Clause:
-        return sa.or_(sa.false(), *(self.eq(v) for v in values))
-
-    def exists(self) -> Clause:
-        raise self.unsupported("$exists")
-
-    def all(self, values: list[Any]) -> Clause:
-        raise self.unsupported("$all")
-
-    def contained_by(self, values: list[Any]) -> Clause:
-        raise self.unsupported("$containedBy")
-
-    def regex(self, re2_pattern: str, pg_pattern: str) -> Clause:
-        raise self.unsupported("$regex")
-
-    def in_select(self, sub: Any, negate: bool) -> Clause:
-        raise self.unsupported("Sub-queries")
-
-    def selectable_from(self, spec: FieldSpec) -> bool:
-        return False
-
-    def _regex_sql(self, expr: Any, re2_pattern: str, pg_pattern: str) -> Clause:
-        if self.c.pg:
-            return expr.op("~")(sa.literal(pg_pattern, sa.Text))
-        return expr.op("REGEXP")(sa.literal(re2_pattern, sa.Text))
+_ORDER_ALIASES = {"_created_at": "createdAt", "_updated_at": "updatedAt"}
 
 
-class _MissingRef(_Ref):
-    """A field the class does not have: every row lacks it."""
-
-    def eq(self, value: Any) -> Clause:
-        return sa.true() if value is None else sa.false()
-
-    def compare(self, op: str, value: Any) -> Clause:
-        return sa.false()
-
-    def exists(self) -> Clause:
-        return sa.false()
-
-    def all(self, values: list[Any]) -> Clause:
-        return sa.false()
-
-    def contained_by(self, values: list[Any]) -> Clause:
-        return sa.true()
-
-    def regex(self, re2_pattern: str, pg_pattern: str) -> Clause:
-        return sa.false()
-
-    def in_select(self, sub: Any, negate: bool) -> Clause:
-        return sa.true() if negate else sa.false()
-
-
-class _ColumnRef(_Ref):
-    """A scalar column: String, Number, Boolean, Date, Pointer (stores the objectId), Bytes."""
-
-    def __init__(self, compiler: WhereCompiler, column: Any, spec: FieldSpec) -> None:
-        super().__init__(compiler)
-        self.col = column
-        self.spec = spec
-
-    def _operand(self, value: Any) -> Any:
-        """The comparable Python value, or NO_MATCH when the types cannot be compared."""
-        if self.spec.type == "Pointer" and isinstance(value, str):
-            return NO_MATCH  # Parse requires a Pointer, not a bare id
-        decoded = query_value(self.spec, value)
-        if decoded is NO_MATCH or decoded is None:
-            return decoded
-        kinds = _SCALAR_KINDS[self.spec.type]
-        if not isinstance(decoded, kinds) or (bool not in kinds and isinstance(decoded, bool)):
-            return NO_MATCH
-        return decoded
-
-    def eq(self, value: Any) -> Clause:
-        operand = self._operand(value)
-        if operand is NO_MATCH:
-            return sa.false()
-        if operand is None:
-            return self.col.is_(None)
-        return self.col == operand
-
-    def ne(self, value: Any) -> Clause:
-        operand = self._operand(value)
-        if operand is NO_MATCH:
-            return sa.true()
-        if operand is None:
-            return self.col.is_not(None)
-        return sa.or_(self.col.is_(None), self.col != operand)
-
-    def compare(self, op: str, value: Any) -> Clause:
-        operand = self._operand(value)
-        if operand is NO_MATCH or operand is None:
-            return sa.false()
-        return self.col.op(op)(operand)
-
-    def in_(self, values: list[Any]) -> Clause:
-        operands = [self._operand(v) for v in values]
-        wanted = [o for o in operands if o is not NO_MATCH and o is not None]
-        clause = self.col.in_(wanted) if wanted else sa.false()
-        if any(o is None for o in operands):
-            clause = sa.or_(clause, self.col.is_(None))
-        return clause
-
-    def exists(self) -> Clause:
-        return self.col.is_not(None)
-
-    def regex(self, re2_pattern: str, pg_pattern: str) -> Clause:
-        if self.spec.type != "String":
-            return sa.false()
-        return self._regex_sql(self.col, re2_pattern, pg_pattern)
-
-    def in_select(self, sub: Any, negate: bool) -> Clause:
-        if sub is None:
-            return sa.true() if negate else sa.false()
-        if negate:
-            return sa.or_(self.col.is_(None), self.col.not_in(sub))
-        return self.col.in_(sub)
-
-    def selectable_from(self, spec: FieldSpec) -> bool:
-        return _SQL_FAMILY.get(spec.type) == _SQL_FAMILY[self.spec.type]
-
-
-class _JsonRef(_Ref):
-    """A whole Object/File/GeoPoint/Polygon column: equality and existence only."""
-
-    def __init__(self, compiler: WhereCompiler, column: Any) -> None:
-        super().__init__(compiler)
-        self.col = column
-
-    def eq(self, value: Any) -> Clause:
-        if value is None:
-            return self.col.is_(None)
-        if self.c.pg:
-            return self.col == _json_literal(value)
-        text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-        return sa.func.json(self.col) == sa.func.json(text)
-
-    def ne(self, value: Any) -> Clause:
-        if value is None:
-            return self.col.is_not(None)
-        return sa.or_(self.col.is_(None), sa.not_(self.eq(value)))
-
-    def exists(self) -> Clause:
-        return self.col.is_not(None)
-
-
-class _ArrayRef(_JsonRef):
-    """An Array column: a scalar operand means "some element equals it", as in Mongo."""
-
-    def _element_match(self, elem: Any, elem_type: Any, value: Any) -> Clause:
-        """SQLite: does one ``json_each`` element equal ``value``?"""
-        if isinstance(value, bool):
-            return elem_type == ("true" if value else "false")
-        if _is_number(value):
-            return sa.and_(elem_type.in_(("integer", "real")), elem == value)
-        if isinstance(value, str):
-            return sa.and_(elem_type == "text", elem == value)
-        if isinstance(value, dict) and value.get("__type") == "Pointer":
-            return sa.and_(
-                elem_type == "object",
-                sa.func.json_extract(elem, "$.objectId") == str(value.get("objectId")),
-                sa.func.json_extract(elem, "$.className") == str(value.get("className")),
-            )
-        if isinstance(value, dict) and value.get("__type") == "Date":
-            return sa.and_(
-                elem_type == "object", sa.func.json_extract(elem, "$.iso") == str(value.get("iso"))
-            )
-        text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-        return sa.func.json(elem) == sa.func.json(text)
-
-    def _any_element(self, value: Any) -> Clause:
-        if isinstance(value, dict) and value.get("__type") == "Pointer":
-            value = {
-                "__type": "Pointer",
-                "className": value.get("className"),
-                "objectId": value.get("objectId"),
-            }
-        if self.c.pg:
-            return self.col.op("@>")(_json_literal([value]))
-        each = sa.func.json_each(self.col).table_valued("value", "type")
-        return sa.exists(
-            sa.select(sa.literal(1))
-            .select_from(each)
-            .where(self._element_match(each.c.value, each.c.type, value))
-        )
-
-    def eq(self, value: Any) -> Clause:
-        if value is None:
-            return self.col.is_(None)
-        if isinstance(value, list):
-            return super().eq(value)
-        return self._any_element(value)
-
-    def in_(self, values: list[Any]) -> Clause:
-        return sa.or_(sa.false(), *(self._any_element(v) for v in values if v is not None))
-
-    def all(self, values: list[Any]) -> Clause:
-        parts = []
-        for value in values:
-            if isinstance(value, dict) and "$regex" in value:
-                re2_p, pg_p = regex.normalize(
-                    str(value["$regex"]), "", self.c.scope.max_regex_length
-                )
-                parts.append(self._element_regex(re2_p, pg_p))
-            else:
-                parts.append(self._any_element(value))
-        return sa.and_(self.col.is_not(None), *parts)
-
-    def contained_by(self, values: list[Any]) -> Clause:
-        if self.c.pg:
-            return sa.or_(self.col.is_(None), self.col.op("<@")(_json_literal(values)))
-        each = sa.func.json_each(self.col).table_valued("value", "type")
-        matches = sa.or_(
-            sa.false(), *(self._element_match(each.c.value, each.c.type, v) for v in values)
-        )
-        return sa.not_(
-            sa.exists(sa.select(sa.literal(1)).select_from(each).where(sa.not_(matches)))
-        )
-
-    def _element_regex(self, re2_pattern: str, pg_pattern: str) -> Clause:
-        if self.c.pg:
-            # Only string elements, as on SQLite and in the live-query matcher: a number 0 is not
-            # the text "0".
-            elems = sa.func.jsonb_array_elements(self.col).table_valued("value")
-            text = elems.c.value.op("#>>")(sa.literal([], postgresql.ARRAY(sa.Text())))
-            cond = sa.and_(
-                sa.func.jsonb_typeof(elems.c.value) == "string",
-                text.op("~")(sa.literal(pg_pattern, sa.Text)),
-            )
-            return sa.and_(
-                sa.func.jsonb_typeof(self.col) == "array",
-                sa.exists(sa.select(sa.literal(1)).select_from(elems).where(cond)),
-            )
-        each = sa.func.json_each(self.col).table_valued("value", "type")
-        return sa.exists(
-            sa.select(sa.literal(1))
-            .select_from(each)
-            .where(each.c.type == "text", self._regex_sql(each.c.value, re2_pattern, pg_pattern))
-        )
-
-    def regex(self, re2_pattern: str, pg_pattern: str) -> Clause:
-        return self._element_regex(re2_pattern, pg_pattern)
-
-
-class _PathRef(_Ref):
-    """``field.a.b`` inside an Object column; compares only values of the operand's JSON type."""
-
-    def __init__(self, compiler: WhereCompiler, column: Any, path: list[str]) -> None:
-        super().__init__(compiler)
-        self.col = column
-        self.path = path
-
-    def _pg_path(self, extra: list[str] | None = None) -> Any:
-        return sa.literal(self.path + (extra or []), postgresql.ARRAY(sa.Text()))
-
-    def _sqlite_path(self, extra: list[str] | None = None) -> str:
-        parts = self.path + (extra or [])
-        return "$" + "".join('."' + p.replace('"', '""') + '"' for p in parts)
-
-    def _json(self, extra: list[str] | None = None) -> Any:
-        return self.col.op("#>")(self._pg_path(extra))
-
-    def _text(self, extra: list[str] | None = None) -> Any:
-        if self.c.pg:
-            return self.col.op("#>>")(self._pg_path(extra))
-        return sa.func.json_extract(self.col, self._sqlite_path(extra))
-
-    def _type(self) -> Any:
-        if self.c.pg:
-            return sa.func.jsonb_typeof(self._json())
-        return sa.func.json_type(self.col, self._sqlite_path())
-
-    def _typed(self, value: Any) -> tuple[Clause, Any] | None:
-        """(type guard, comparable SQL expression and operand) for a scalar operand."""
-        if isinstance(value, dict) and value.get("__type") == "Pointer":
-            return (sa.true(), (self._text(["objectId"]), str(value.get("objectId"))))
-        if isinstance(value, dict) and value.get("__type") == "Date":
-            parse_iso(value.get("iso"))  # validate; stored Dates use the same canonical form
-            return (sa.true(), (self._text(["iso"]), str(value.get("iso"))))
-        if isinstance(value, bool):
-            guard = self._type() == ("boolean" if self.c.pg else ("true" if value else "false"))
-            expr = self._json() if self.c.pg else None
-            return (guard, (expr, _json_literal(value) if self.c.pg else None))
-        if _is_number(value):
-            if self.c.pg:
-                return (self._type() == "number", (self._json(), _json_literal(value)))
-            return (self._type().in_(("integer", "real")), (self._text(), value))
-        if isinstance(value, str):
-            guard = self._type() == ("string" if self.c.pg else "text")
-            return (guard, (self._text(), value))
+def field_column(
+    compiler: WhereCompiler, schema: ClassSchema, table: sa.Table, key: str
+) -> tuple[Any, str] | None:
+    """A top-level field's column and Parse type (system fields included; protected fields
+    refused as in a where); None: the class has no such field (storage/aggregate.py)."""
+    ref = compiler._ref(_Ctx(compiler.scope, schema, table, 0), key)
+    if isinstance(ref, _ColumnRef):
+        return ref.col, ref.spec.type
+    if isinstance(ref, _ArrayRef):
+        return ref.col, "Array"
+    if isinstance(ref, _MissingRef):
         return None
-
-    def eq(self, value: Any) -> Clause:
-        if value is None:
-            return sa.not_(self.exists())
-        typed = self._typed(value)
-        if typed is None:
-            if self.c.pg:
-                return self._json() == _json_literal(value)
-            text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-            return sa.func.json(self._text()) == sa.func.json(text)
-        guard, (expr, operand) = typed
-        if expr is None:  # SQLite boolean: the type guard is the whole test
-            return guard
-        return sa.and_(guard, expr == operand)
-
-    def ne(self, value: Any) -> Clause:
-        return sa.or_(sa.not_(self.exists()), sa.not_(self.eq(value)))
-
-    def compare(self, op: str, value: Any) -> Clause:
-        typed = self._typed(value)
-        if typed is None or isinstance(value, bool):
-            return sa.false()
-        guard, (expr, operand) = typed
-        return sa.and_(guard, expr.op(op)(operand))
-
-    def exists(self) -> Clause:
-        if self.c.pg:
-            return sa.and_(self._json().is_not(None), self._type() != "null")
-        return sa.and_(self._type().is_not(None), self._type() != "null")
-
-    def regex(self, re2_pattern: str, pg_pattern: str) -> Clause:
-        guard = self._type() == ("string" if self.c.pg else "text")
-        return sa.and_(guard, self._regex_sql(self._text(), re2_pattern, pg_pattern))
-
-
-class _RelationRef(_Ref):
-    """A Relation field: ``{"members": Pointer}`` means "this pointer is a member"."""
-
-    def __init__(self, compiler: WhereCompiler, ctx: _Ctx, spec: FieldSpec) -> None:
-        super().__init__(compiler)
-        self.ctx = ctx
-        self.join = ctx.scope.join_table(ctx.schema, spec.name)
-        self.spec = spec
-
-    def _owners(self, ids: list[str]) -> Clause:
-        owners = sa.select(self.join.c.owningId).where(self.join.c.relatedId.in_(ids))
-        return self.ctx.table.c.objectId.in_(owners)
-
-    def _ids(self, values: list[Any]) -> list[str]:
-        return [
-            str(v["objectId"])
-            for v in values
-            if isinstance(v, dict)
-            and v.get("__type") == "Pointer"
-            and v.get("className") == self.spec.target_class
-        ]
-
-    def eq(self, value: Any) -> Clause:
-        ids = self._ids([value])
-        return self._owners(ids) if ids else sa.false()
-
-    def in_(self, values: list[Any]) -> Clause:
-        ids = self._ids(values)
-        return self._owners(ids) if ids else sa.false()
-
-    def exists(self) -> Clause:
-        return self.ctx.table.c.objectId.in_(sa.select(self.join.c.owningId))
+    raise InvalidQuery(f"{key} cannot be aggregated.")
 
 
 def order_by(
     compiler: WhereCompiler, schema: ClassSchema, table: sa.Table, order: Any
 ) -> list[Any]:
     """``"a,-b"`` → ORDER BY terms; nulls sort first ascending, as Mongo does on both backends."""
+    if order in (None, "") and compiler.near_order is not None:
+        return [compiler.near_order.asc(), table.c.objectId.asc()]
     if order in (None, ""):
         return [table.c.createdAt.asc(), table.c.objectId.asc()]
     if not isinstance(order, str):
@@ -725,8 +413,14 @@ def order_by(
         key = key.lstrip("-")
         if not key:
             continue
+        # Parse.com's storage names; Parse Server sorts on them as createdAt / updatedAt.
+        key = _ORDER_ALIASES.get(key, key)
         if key == "$score":
-            raise InvalidQuery("$score ordering needs $text, which is not supported.")
+            # Parse ranks best first whichever the direction (its sort is ``score DESC``).
+            if compiler.text_score is None:
+                raise InvalidQuery("$score ordering needs a $text constraint.")
+            terms.append(compiler.text_score.desc())
+            continue
         ref = compiler._ref(_Ctx(compiler.scope, schema, table, 0), key)
         if isinstance(ref, _ColumnRef | _JsonRef):
             expr = ref.col

@@ -1,319 +1,223 @@
-"""The GraphQL schema, generated from the schema registry (and the hook registry's functions).
+"""The GraphQL schema, generated from the schema registry and the hook registry: Parse Server's
+shape, so Parse GraphQL clients work unchanged.
 
-Nothing here names a clinical class: each registered class becomes an object type, a find result
-type and an input type, and gets ``get<Type>`` / ``find<Type>`` queries and
-``create<Type>`` / ``update<Type>`` / ``delete<Type>`` mutations; every cloud function becomes a
-mutation. A field added through ``/schemas`` therefore appears in GraphQL with no code, once
-``SchemaCache`` sees the registry's fingerprint change.
+Roots, in Parse's order: ``node``; per class ``<class>(id)`` and ``<classes>(where, order,
+skip, first, after, last, before)`` returning a Relay connection; ``health``, ``viewer``,
+``class``/``classes``; mutations ``create/update/delete<Class>(input: {...})``, ``signUp``,
+``logIn``, ``logInWith``, ``logOut``, ``resetPassword``, ``confirmResetPassword``,
+``callCloudCode``, ``createClass``/``updateClass``/``deleteClass``. A deployer's SDL
+(``MINDHARBOR_GRAPHQL_SCHEMA``) extends it. MindHarbor's older fields (``get<Type>``,
+``find<Type>``, ``me``, ``callFunction``, one mutation per function) remain as deprecated
+aliases where their names do not collide with Parse's.
+
+Nothing here names a clinical class: a field added through ``/schemas`` appears with no code
+once ``SchemaCache`` sees the registry's fingerprint change.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from graphql import (
     GraphQLArgument,
-    GraphQLBoolean,
     GraphQLField,
-    GraphQLFloat,
     GraphQLID,
-    GraphQLInputField,
-    GraphQLInputObjectType,
-    GraphQLInputType,
     GraphQLInt,
-    GraphQLList,
+    GraphQLNamedType,
     GraphQLNonNull,
     GraphQLObjectType,
-    GraphQLOutputType,
     GraphQLSchema,
     GraphQLString,
 )
 
-from mindharbor.api.graphql import resolvers
-from mindharbor.api.graphql.scalars import DateTimeScalar, JSONScalar
-from mindharbor.storage.schema import ClassSchema, FieldSpec
+from mindharbor.api.graphql import base_types as T
+from mindharbor.api.graphql import functions, resolvers, schema_ops, users
+from mindharbor.api.graphql.classes import ClassTypeBuilder
+from mindharbor.api.graphql.naming import Names, lower_first, pluralize
+from mindharbor.api.graphql.scalars import JSONScalar
+from mindharbor.storage.schema import ClassSchema
 
-GRAPHQL_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
-BUILTIN_TYPE_NAMES = frozenset(
+RESERVED_TYPE_NAMES = frozenset(
     {
-        "Query",
-        "Mutation",
-        "Subscription",
-        "JSON",
-        "DateTime",
-        "GeoPoint",
-        "GeoPointInput",
-        "FileInfo",
-        "String",
-        "Int",
-        "Float",
-        "Boolean",
-        "ID",
+        "String", "Boolean", "Int", "Float", "ID", "Query", "Mutation", "Subscription",
+        "Any", "Object", "Date", "Bytes", "File", "JSON", "Upload", "FileInfo", "FileInput",
+        "GeoPoint", "GeoPointInput", "Element", "ArrayResult", "ParseObject", "Node", "PageInfo",
+        "ACL", "UserACL", "RoleACL", "PublicACL", "ACLInput", "UserACLInput", "RoleACLInput",
+        "PublicACLInput", "SubqueryInput", "SelectInput", "SearchInput", "TextInput",
+        "BoxInput", "WithinInput", "CenterSphereInput", "GeoWithinInput", "GeoIntersectsInput",
+        "KeyValueInput", "ReadPreference", "ReadOptionsInput", "Viewer", "Class", "SchemaField",
+        "CloudCodeFunction", "CallCloudCodeInput", "CallCloudCodePayload", "UserLoginWithInput",
+        *(t.name for t in T.WHERE_INPUTS.values()), "IdWhereInput",
+        *(f"{verb}Input" for verb in ("SignUp", "LogIn", "LogInWith", "LogOut", "ResetPassword")),
+        *(f"{verb}Payload" for verb in ("SignUp", "LogIn", "LogInWith", "LogOut", "ResetPassword")),
+        "ConfirmResetPasswordInput", "ConfirmResetPasswordPayload",
+        *(f"{v}Class{s}" for v in ("Create", "Update", "Delete") for s in ("Input", "Payload")),
+        *(name for name, _ in schema_ops.KINDS.values()),
+        *(f"{name}Input" for name, _ in schema_ops.KINDS.values()),
+        "PointerFieldInput", "RelationFieldInput", "SchemaFieldInput", "SchemaFieldsInput",
     }
-)
-
-GeoPointType = GraphQLObjectType(
-    "GeoPoint",
-    {"latitude": GraphQLField(GraphQLFloat), "longitude": GraphQLField(GraphQLFloat)},
-)
-GeoPointInput = GraphQLInputObjectType(
-    "GeoPointInput",
+)  # fmt: skip
+RESERVED_QUERIES = frozenset({"node", "health", "viewer", "class", "classes", "cloudConfig"})
+RESERVED_MUTATIONS = frozenset(
     {
-        "latitude": GraphQLInputField(GraphQLNonNull(GraphQLFloat)),
-        "longitude": GraphQLInputField(GraphQLNonNull(GraphQLFloat)),
-    },
-)
-FileInfoType = GraphQLObjectType(
-    "FileInfo", {"name": GraphQLField(GraphQLString), "url": GraphQLField(GraphQLString)}
-)
-
-
-def is_graphql_name(name: str) -> bool:
-    return bool(name) and not name[0].isdigit() and set(name) <= GRAPHQL_NAME_CHARS
-
-
-@dataclass
-class Names:
-    """GraphQL type names for classes: ``_User`` is ``User`` unless that name is taken."""
-
-    taken: set[str] = field(default_factory=lambda: set(BUILTIN_TYPE_NAMES))
-
-    def allocate(self, preferred: str, fallback: str) -> str:
-        for candidate in (preferred, fallback):
-            if candidate not in self.taken and not candidate.startswith("__"):
-                self.taken.add(candidate)
-                return candidate
-        n = 2
-        while f"{fallback}{n}" in self.taken:
-            n += 1
-        self.taken.add(f"{fallback}{n}")
-        return f"{fallback}{n}"
-
-
-@dataclass
-class ClassTypes:
-    """The generated types of one class."""
-
-    schema: ClassSchema
-    name: str
-    object: GraphQLObjectType
-    find_result: GraphQLObjectType
-    input: GraphQLInputObjectType
-
-
-def find_args() -> dict[str, GraphQLArgument]:
-    return {
-        "where": GraphQLArgument(JSONScalar, description="A Parse `where` object, as in REST."),
-        "order": GraphQLArgument(GraphQLString, description="e.g. `-createdAt,name`."),
-        "limit": GraphQLArgument(GraphQLInt),
-        "skip": GraphQLArgument(GraphQLInt),
+        "signUp", "logIn", "logInWith", "logOut", "resetPassword", "confirmResetPassword",
+        "sendVerificationEmail", "challenge", "createFile", "callCloudCode", "createClass",
+        "updateClass", "deleteClass", "updateCloudConfig",
     }
+)  # fmt: skip
+LEGACY = "MindHarbor's older field; use the Parse Server field `{}`."
+
+
+def parse_order(cls: ClassSchema) -> tuple[bool, str]:
+    """Parse's generation order: system classes (``_User``...) first, then by name."""
+    return (not cls.name.startswith("_"), cls.name)
 
 
 class SchemaBuilder:
-    """Builds one immutable GraphQLSchema from a snapshot of the registry."""
+    """Builds one immutable GraphQLSchema from a snapshot of the registries."""
 
-    def __init__(self, classes: list[ClassSchema], functions: Iterable[str]) -> None:
-        self.classes = sorted(classes, key=lambda c: c.name)
+    def __init__(
+        self, classes: list[ClassSchema], functions: Iterable[str], custom_sdl: str | None = None
+    ) -> None:
+        self.classes = sorted(classes, key=parse_order)
         self.functions = sorted(functions)
-        self.types: dict[str, ClassTypes] = {}
+        self.custom_sdl = custom_sdl
 
     def build(self) -> GraphQLSchema:
-        names = Names()
-        type_names = {
-            c.name: names.allocate(c.name.lstrip("_") or c.name, c.name) for c in self.classes
-        }
+        builder = ClassTypeBuilder(Names(set(RESERVED_TYPE_NAMES)))
         for cls in self.classes:
-            self._class_types(cls, type_names[cls.name], names)
-        query = GraphQLObjectType("Query", self._query_fields)
-        mutation = GraphQLObjectType("Mutation", self._mutation_fields)
-        return GraphQLSchema(query=query, mutation=mutation)
-
-    # -- per class ------------------------------------------------------------------------------
-    def _class_types(self, cls: ClassSchema, name: str, names: Names) -> None:
-        obj = GraphQLObjectType(
-            name,
-            lambda: self._object_fields(cls),
-            description=cls.description or f"Objects of the Parse class `{cls.name}`.",
-        )
-        find_result = GraphQLObjectType(
-            names.allocate(f"{name}FindResult", f"{name}FindResult_"),
-            {
-                "results": GraphQLField(GraphQLNonNull(GraphQLList(GraphQLNonNull(obj)))),
-                "count": GraphQLField(
-                    GraphQLInt, description="Total matches visible to you (ignores limit)."
-                ),
+            builder.declare(cls)
+        custom = functions.custom_root_fields(self.custom_sdl)
+        queries = Names(set(RESERVED_QUERIES) | custom["Query"])
+        mutations = Names(set(RESERVED_MUTATIONS) | custom["Mutation"])
+        query: dict[str, GraphQLField] = {
+            "node": GraphQLField(
+                T.Node,
+                args={"id": GraphQLArgument(GraphQLNonNull(GraphQLID))},
+                resolve=resolvers.node,
+                description="Any object by its Relay global id.",
+            )
+        }
+        mutation: dict[str, GraphQLField] = {}
+        for types in builder.types.values():
+            cls_name, get_name = types.schema.name, lower_first(types.name)
+            find_name = pluralize(get_name)
+            if find_name == get_name:  # an uncountable name ("Data"): Parse has no find then
+                find_name = "all" + pluralize(types.name)
+            if queries.claim(get_name):
+                query[get_name] = GraphQLField(
+                    GraphQLNonNull(types.object),
+                    args={
+                        "id": GraphQLArgument(GraphQLNonNull(GraphQLID)),
+                        "options": GraphQLArgument(T.ReadOptionsInput),
+                    },
+                    resolve=resolvers.get_resolver(cls_name),
+                    description=f"One {cls_name} by global id or objectId (101 if not visible).",
+                )
+            if queries.claim(find_name):
+                query[find_name] = GraphQLField(
+                    GraphQLNonNull(types.connection),
+                    args=types.find_args(),
+                    resolve=resolvers.find_resolver(cls_name),
+                    description=f"Find {cls_name} objects (as `GET /classes/{cls_name}`).",
+                )
+            for name, field in builder.mutation_fields(types).items():
+                if mutations.claim(name):
+                    mutation[name] = field
+        extra: list[GraphQLNamedType] = [T.Element]
+        schema_queries, schema_mutations, schema_types = schema_ops.schema_operations()
+        extra.extend(schema_types)
+        query["health"] = schema_queries.pop("health")
+        user = builder.types.get("_User")
+        if user is not None:
+            user_queries, user_mutations = users.user_operations(user.object, user.create_fields)
+            query.update(user_queries)
+            mutation.update(user_mutations)
+        query.update(schema_queries)
+        cloud = functions.call_cloud_code_field(self.functions)
+        if cloud is not None:
+            mutation["callCloudCode"] = cloud
+        mutation.update(schema_mutations)
+        self._legacy(builder, queries, mutations, query, mutation)
+        schema = GraphQLSchema(
+            query=GraphQLObjectType("Query", query),
+            mutation=GraphQLObjectType("Mutation", mutation),
+            types=[*extra, *(t.object for t in builder.types.values())],
+            extensions={
+                T.TYPE_NAMES_KEY: {name: t.name for name, t in builder.types.items()},
             },
         )
-        input_type = GraphQLInputObjectType(
-            names.allocate(f"{name}Input", f"{name}Input_"),
-            lambda: self._input_fields(cls),
-            description=f"Fields to write on `{cls.name}`; null clears a field on update.",
-        )
-        self.types[cls.name] = ClassTypes(cls, name, obj, find_result, input_type)
+        if self.custom_sdl:
+            schema = functions.extend_with_custom(schema, self.custom_sdl)
+        return schema
 
-    def _object_fields(self, cls: ClassSchema) -> dict[str, GraphQLField]:
-        fields: dict[str, GraphQLField] = {
-            "objectId": GraphQLField(GraphQLNonNull(GraphQLID)),
-            "createdAt": GraphQLField(DateTimeScalar),
-            "updatedAt": GraphQLField(DateTimeScalar),
-            "ACL": GraphQLField(JSONScalar),
+    def _legacy(
+        self,
+        builder: ClassTypeBuilder,
+        queries: Names,
+        mutations: Names,
+        query: dict[str, GraphQLField],
+        mutation: dict[str, GraphQLField],
+    ) -> None:
+        """The deprecated MindHarbor aliases, wherever their names are still free."""
+        find_args = {
+            "where": GraphQLArgument(JSONScalar, description="A Parse `where` object, as in REST."),
+            "order": GraphQLArgument(GraphQLString, description="e.g. `-createdAt,name`."),
+            "limit": GraphQLArgument(GraphQLInt),
+            "skip": GraphQLArgument(GraphQLInt),
         }
-        for spec in cls.fields.values():
-            if spec.name in fields or not is_graphql_name(spec.name):
-                continue
-            built = self._output_field(spec)
-            if built is not None:
-                fields[spec.name] = built
-        return fields
-
-    def _output_field(self, spec: FieldSpec) -> GraphQLField | None:
-        description = _describe(spec)
-        target = self.types.get(spec.target_class or "")
-        if spec.type == "Pointer" and target is not None:
-            return GraphQLField(
-                target.object,
-                resolve=resolvers.pointer_resolver(spec),
-                description=description or f"Pointer to {spec.target_class}, resolved.",
-            )
-        if spec.type == "Relation" and target is not None:
-            return GraphQLField(
-                target.find_result,
-                args=find_args(),
-                resolve=resolvers.relation_resolver(spec),
-                description=description or f"Relation to {spec.target_class}.",
-            )
-        outputs: dict[str, GraphQLOutputType] = {
-            "String": GraphQLString,
-            "Number": GraphQLFloat,
-            "Boolean": GraphQLBoolean,
-            "Date": DateTimeScalar,
-            "GeoPoint": GeoPointType,
-            "File": FileInfoType,
-            "Bytes": GraphQLString,
-        }
-        out = outputs.get(spec.type, JSONScalar)
-        return GraphQLField(out, resolve=resolvers.value_resolver(spec), description=description)
-
-    def _input_fields(self, cls: ClassSchema) -> dict[str, GraphQLInputField]:
-        fields: dict[str, GraphQLInputField] = {"ACL": GraphQLInputField(JSONScalar)}
-        for spec in cls.fields.values():
-            if spec.name in fields or not is_graphql_name(spec.name):
-                continue
-            fields[spec.name] = GraphQLInputField(_input_type(spec), description=_describe(spec))
-        return fields
-
-    # -- roots ----------------------------------------------------------------------------------
-    def _query_fields(self) -> dict[str, GraphQLField]:
-        fields: dict[str, GraphQLField] = {}
-        for types in self.types.values():
-            cls_name = types.schema.name
-            fields[f"get{types.name}"] = GraphQLField(
-                types.object,
-                args={"objectId": GraphQLArgument(GraphQLNonNull(GraphQLID))},
-                resolve=resolvers.get_resolver(cls_name),
-                description=f"One `{cls_name}` by id (101 when missing or not visible to you).",
-            )
-            fields[f"find{types.name}"] = GraphQLField(
-                types.find_result,
-                args=find_args(),
-                resolve=resolvers.find_resolver(cls_name),
-                description=f"Query `{cls_name}` with a Parse `where`, as `GET /classes`.",
-            )
-        user = self.types.get("_User")
-        if user is not None and "me" not in fields:
-            fields["me"] = GraphQLField(
-                user.object, resolve=resolvers.me, description="The session's own user."
-            )
-        return fields
-
-    def _mutation_fields(self) -> dict[str, GraphQLField]:
-        fields: dict[str, GraphQLField] = {}
-        for types in self.types.values():
-            cls_name = types.schema.name
-            fields[f"create{types.name}"] = GraphQLField(
-                types.object,
-                args={"fields": GraphQLArgument(types.input)},
-                resolve=resolvers.create_resolver(cls_name),
-                description=f"Create a `{cls_name}` (as `POST /classes/{cls_name}`).",
-            )
-            fields[f"update{types.name}"] = GraphQLField(
-                types.object,
-                args={
-                    "objectId": GraphQLArgument(GraphQLNonNull(GraphQLID)),
-                    "fields": GraphQLArgument(GraphQLNonNull(types.input)),
-                },
-                resolve=resolvers.update_resolver(cls_name),
-            )
-            fields[f"delete{types.name}"] = GraphQLField(
-                GraphQLID,
-                args={"objectId": GraphQLArgument(GraphQLNonNull(GraphQLID))},
-                resolve=resolvers.delete_resolver(cls_name),
-                description="Delete; answers the deleted object's id.",
-            )
-        params = {"params": GraphQLArgument(JSONScalar, description="The function's parameters.")}
-        fields["callFunction"] = GraphQLField(
-            JSONScalar,
-            args={"name": GraphQLArgument(GraphQLNonNull(GraphQLString)), **params},
-            resolve=resolvers.call_function,
-            description="Call any cloud function by name (as `POST /functions/{name}`).",
-        )
-        for name in self.functions:
-            if is_graphql_name(name) and name not in fields:
-                fields[name] = GraphQLField(
-                    JSONScalar,
-                    args=dict(params),
-                    resolve=resolvers.function_resolver(name),
-                    description=f"The `{name}` cloud function; answers its result.",
+        for types in builder.types.values():
+            cls_name, get_name = types.schema.name, lower_first(types.name)
+            if queries.claim(f"get{types.name}"):
+                query[f"get{types.name}"] = GraphQLField(
+                    types.object,
+                    args={"objectId": GraphQLArgument(GraphQLNonNull(GraphQLID))},
+                    resolve=resolvers.legacy_get_resolver(cls_name),
+                    deprecation_reason=LEGACY.format(get_name),
                 )
-        return fields
+            if queries.claim(f"find{types.name}"):
+                query[f"find{types.name}"] = GraphQLField(
+                    types.legacy_find_result,
+                    args=dict(find_args),
+                    resolve=resolvers.legacy_find_resolver(cls_name),
+                    deprecation_reason=LEGACY.format(pluralize(get_name)),
+                )
+        user = builder.types.get("_User")
+        if user is not None and queries.claim("me"):
+            query["me"] = GraphQLField(
+                user.object, resolve=resolvers.legacy_me, deprecation_reason=LEGACY.format("viewer")
+            )
+        legacy = functions.legacy_function_fields(self.functions, set(mutations.taken))
+        for name, field in legacy.items():
+            if mutations.claim(name):
+                mutation[name] = field
 
 
-def _describe(spec: FieldSpec) -> str | None:
-    parts = [spec.description] if spec.description else []
-    if spec.enum:
-        parts.append("One of: " + ", ".join(spec.enum) + ".")
-    if spec.server:
-        parts.append("Set by the server.")
-    return " ".join(parts) or None
-
-
-def _input_type(spec: FieldSpec) -> GraphQLInputType:
-    inputs: dict[str, GraphQLInputType] = {
-        "String": GraphQLString,
-        "Number": GraphQLFloat,
-        "Boolean": GraphQLBoolean,
-        "Date": DateTimeScalar,
-        "Pointer": GraphQLID,
-        "GeoPoint": GeoPointInput,
-        "Bytes": GraphQLString,
-    }
-    return inputs.get(spec.type, JSONScalar)
-
-
-def fingerprint(classes: list[ClassSchema], functions: Iterable[str]) -> str:
+def fingerprint(classes: list[ClassSchema], functions: Iterable[str], custom: str | None) -> str:
     """A digest of everything the generated schema depends on."""
-    data = {
+    data: dict[str, Any] = {
         "classes": {c.name: [c.description, c.to_store()["fields"]] for c in classes},
         "functions": sorted(functions),
+        "custom": custom,
     }
     return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 class SchemaCache:
-    """The last generated schema, rebuilt only when the registry's fingerprint changes."""
+    """The last generated schema, rebuilt only when the registries' fingerprint changes."""
 
-    def __init__(self) -> None:
+    def __init__(self, custom_sdl: str | None = None) -> None:
+        self.custom_sdl = custom_sdl
         self._key: str | None = None
         self._schema: GraphQLSchema | None = None
 
     def get(self, classes: list[ClassSchema], functions: Iterable[str]) -> GraphQLSchema:
         functions = list(functions)
-        key = fingerprint(classes, functions)
+        key = fingerprint(classes, functions, self.custom_sdl)
         if self._schema is None or key != self._key:
-            self._schema = SchemaBuilder(classes, functions).build()
+            self._schema = SchemaBuilder(classes, functions, self.custom_sdl).build()
             self._key = key
         return self._schema

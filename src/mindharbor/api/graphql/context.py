@@ -31,8 +31,13 @@ class Context:
     repo: Repository
     settings: Settings
     client_ip: str | None = None
+    session_token: str | None = None
+    installation_id: str | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     failed: bool = False  # a mutation failed: the rest are skipped, the transaction rolls back
+    # A mutation whose error is answered after the commit (a failed login's counter and audit
+    # entry must be kept): its response path. Later mutations are skipped, earlier ones commit.
+    deferred_path: list[str | int] | None = None
     loader: PointerLoader = field(init=False)
 
     def __post_init__(self) -> None:
@@ -45,13 +50,20 @@ class Context:
 
     async def mutate(self, call: Callable[[Repository], Awaitable[T]]) -> T:
         """A write: skipped after a failure, and a failure marks the request for rollback."""
-        if self.failed:
+        if self.failed or self.deferred_path is not None:
             raise Skipped()
         try:
             return await self.run(call)
         except Exception:
             self.failed = True
             raise
+
+    def defer_failure(self, path: list[str | int]) -> bool:
+        """True (and remembered) when the last call queued an error for after the commit."""
+        if self.repo.deferred_error is None:
+            return False
+        self.deferred_path = path
+        return True
 
 
 class PointerLoader:

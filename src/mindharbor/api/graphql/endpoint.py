@@ -1,29 +1,39 @@
-"""``/graphql`` over HTTP: authenticate as REST does, run one operation in one unit of work.
+"""``/graphql`` over HTTP: authenticate as REST does, bound the document's cost, run one
+operation in one unit of work.
 
-Credentials are read by REST's own ``build_request`` (same headers, same checks). The whole
-operation runs inside one transaction: a mutation request commits only if every mutation in it
-succeeded (a failure rolls all of them back and answers ``data: null``), and a query commits its
-audit entries together with the data it returns. Errors use the GraphQL format with the Parse
-code in ``extensions.code``.
+The cost check (``limits``) runs before anything else touches the document, so no document can
+stall the worker. Credentials are read by REST's own ``build_request`` (same headers, same
+checks). The whole operation runs inside one transaction: a mutation request commits only if
+every mutation in it succeeded (a failure rolls all of them back and answers ``data: null``),
+and a query commits its audit entries together with the data it returns. Errors use the GraphQL
+format with the Parse code in ``extensions.code``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 import sqlalchemy as sa
 from graphql import (
+    DocumentNode,
     ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
     GraphQLError,
     GraphQLSchema,
+    InlineFragmentNode,
+    NoSchemaIntrospectionCustomRule,
+    OperationDefinitionNode,
     OperationType,
     execute,
     get_operation_ast,
-    parse,
     specified_rules,
     validate,
 )
@@ -33,7 +43,8 @@ from starlette.routing import BaseRoute, Route
 
 from mindharbor.api.graphql.build import SchemaCache
 from mindharbor.api.graphql.context import Context, Skipped
-from mindharbor.api.graphql.limits import limit_rule
+from mindharbor.api.graphql.functions import load_custom_schema
+from mindharbor.api.graphql.limits import Refused, check_cost, parse_bounded
 from mindharbor.api.graphql.page import graphiql_page, static_mount, wants_html
 from mindharbor.api.rest.request import ApiRequest, build_request
 from mindharbor.errors import (
@@ -43,13 +54,17 @@ from mindharbor.errors import (
     OperationForbidden,
     ParseError,
 )
-from mindharbor.storage.db import translate_db_error
+from mindharbor.storage.dberrors import translate_db_error
 
 if TYPE_CHECKING:
     from mindharbor.app import MindHarbor
 
 log = logging.getLogger("mindharbor.graphql")
 PATH = "/graphql"
+# What a session that must still enrol a second factor may ask (REST's RESTRICTED_ALLOWED).
+RESTRICTED_ALLOWED = frozenset({"viewer", "logOut", "enrollMfa", "confirmMfa", "__typename"})
+OFF_LOOP_BYTES = 8_192  # documents larger than this are parsed and validated off the loop
+T = TypeVar("T")
 
 
 class _Rollback(Exception):
@@ -100,11 +115,7 @@ class GraphQLEndpoint:
     def __init__(self, server: MindHarbor) -> None:
         self.server = server
         self.settings = server.settings
-        self.cache = SchemaCache()
-        self.rules = [
-            *specified_rules,
-            limit_rule(self.settings.graphql_max_depth, self.settings.graphql_max_complexity),
-        ]
+        self.cache = SchemaCache(load_custom_schema(self.settings.graphql_schema))
 
     async def endpoint(self, request: Request) -> Response:
         browsing = request.method == "GET" and "query" not in request.query_params
@@ -129,41 +140,71 @@ class GraphQLEndpoint:
         api = await build_request(
             request, PATH, self.settings, self.server.resolve_session, request_id
         )
-        if api.auth.restricted:
-            raise OperationForbidden(
-                "Multi-factor enrolment is required: call enrollMfa and confirmMfa first."
-            )
         query, variables, operation_name = _payload(api)
+        # Who may see the schema also decides whether errors may suggest its names.
+        may_introspect = api.auth.is_master or self.settings.graphql_public_introspection
+        hide = not may_introspect
         try:
-            document = parse(query)
+            document = await off_loop(len(query), self._checked, query, may_introspect)
+        except Refused as exc:
+            return Outcome(exc.status, {"errors": [exc.error]})
         except GraphQLError as exc:
             return Outcome(400, {"errors": [_syntax_error(exc)]})
         operation = get_operation_ast(document, operation_name)
+        if api.auth.restricted and not root_fields(document, operation) <= RESTRICTED_ALLOWED:
+            # As REST: a session that must still enrol a second factor may only do that.
+            raise OperationForbidden(
+                "Multi-factor enrolment is required: call enrollMfa and confirmMfa first."
+            )
         is_mutation = operation is not None and operation.operation == OperationType.MUTATION
         if is_mutation and request.method == "GET":
             return Outcome(
                 405, {"errors": [error_dict(InvalidQuery("Mutations must be sent with POST."))]}
             )
+        rules = [*specified_rules] + ([] if may_introspect else [NoSchemaIntrospectionCustomRule])
         store = self.server.store
         outcome = Outcome()
+        ctx: Context | None = None
         try:
-            async with store.unit_of_work(api.auth) as repo:
+            # A query reads without a transaction (its disclosures group-committed before the
+            # answer leaves); a mutation is one transaction.
+            unit = store.unit_of_work(api.auth) if is_mutation else store.read_only(api.auth)
+            async with unit as repo:
                 repo.meta = api.audit_meta()
                 schema = self.cache.get(store.all_schemas(), store.hooks.functions)
-                problems = validate(schema, document, self.rules)
+                problems = await off_loop(
+                    len(query), validate, schema, document, rules, hide_suggestions=hide
+                )
                 if problems:
                     outcome = Outcome(400, {"errors": [_syntax_error(e) for e in problems]})
                     raise _Rollback()
                 if is_mutation and api.request_id:
                     await repo.claim_request_id(api.request_id)
-                ctx = Context(repo, self.settings, api.client_ip)
-                result = await self._execute(schema, document, ctx, variables, operation_name)
+                ctx = Context(
+                    repo,
+                    self.settings,
+                    api.client_ip,
+                    session_token=api.session_token,
+                    installation_id=api.auth.installation_id,
+                )
+                result = await self._execute(schema, document, ctx, variables, operation_name, hide)
                 outcome, commit = self._result(result, is_mutation, request_id)
                 if not commit:
                     raise _Rollback()
         except _Rollback:
             pass
+        except ParseError as exc:
+            # Committed, then answered as an error: a failed login keeps its counter and audit.
+            if ctx is None or ctx.deferred_path is None or exc is not ctx.repo.deferred_error:
+                raise
+            errors = outcome.body.setdefault("errors", [])
+            errors.insert(0, error_dict(exc, base={"path": ctx.deferred_path}))
         return outcome
+
+    def _checked(self, query: str, may_introspect: bool) -> DocumentNode:
+        document = parse_bounded(query, self.settings)
+        check_cost(document, self.settings, may_introspect=may_introspect)
+        return document
 
     async def _execute(
         self,
@@ -172,6 +213,7 @@ class GraphQLEndpoint:
         ctx: Context,
         variables: dict[str, Any] | None,
         operation_name: str | None,
+        hide_suggestions: bool,
     ) -> ExecutionResult:
         result = execute(
             schema,
@@ -179,6 +221,7 @@ class GraphQLEndpoint:
             context_value=ctx,
             variable_values=variables,
             operation_name=operation_name,
+            hide_suggestions=hide_suggestions,
         )
         if not isinstance(result, ExecutionResult):
             result = await result
@@ -217,6 +260,39 @@ class GraphQLEndpoint:
             body["errors"] = errors
         body["data"] = result.data if commit else None
         return Outcome(200, body), commit
+
+
+def root_fields(document: DocumentNode, operation: OperationDefinitionNode | None) -> set[str]:
+    """The names of the fields an operation selects at its root (through fragments)."""
+    if operation is None:
+        return {"?"}
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    names: set[str] = set()
+    seen: set[str] = set()
+    pending = [operation.selection_set]
+    while pending:
+        for node in pending.pop().selections:
+            if isinstance(node, FieldNode):
+                names.add(node.name.value)
+            elif isinstance(node, InlineFragmentNode):
+                pending.append(node.selection_set)
+            elif isinstance(node, FragmentSpreadNode) and node.name.value not in seen:
+                seen.add(node.name.value)
+                fragment = fragments.get(node.name.value)
+                if fragment is not None:
+                    pending.append(fragment.selection_set)
+    return names
+
+
+async def off_loop(size: int, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn`` on a worker thread for a large document, so that even its bounded parse and
+    validation (tens of milliseconds at the token limit) never hold up other requests on the
+    event loop; inline for the usual small one."""
+    if size < OFF_LOOP_BYTES:
+        return fn(*args, **kwargs)
+    return await asyncio.to_thread(fn, *args, **kwargs)
 
 
 def _payload(api: ApiRequest) -> tuple[str, dict[str, Any] | None, str | None]:

@@ -1,43 +1,58 @@
-"""Resolvers: each one decodes GraphQL arguments into the same repository call REST makes.
+"""Read resolvers: each decodes GraphQL arguments into the repository call REST makes.
 
-Values leave the repository in Parse's wire encoding (the one REST answers with); the resolvers
-only unwrap it for GraphQL (a Date's ``iso``, a Pointer's target object). Arguments are turned
-into the REST shapes (``find_query`` validates them with REST's own rules), so both faces share
-ACLs, CLPs, hooks, limits and audit.
+Objects leave the repository in Parse's wire encoding (the JSON REST answers) and are tagged
+with ``__className`` for interfaces and unions. ``connection`` is Parse Server's
+``findObjects``: ``skip``/``first``/``after``/``last``/``before`` become one ``skip`` and
+``limit`` (``last`` without ``first`` costs a count first), cursors are offsets, and ``count``
+is asked of the database only when selected. Every read goes through ``Context.run`` and so
+through the repository's access filter, protected fields and read audit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-from graphql import FieldNode, FragmentSpreadNode, GraphQLResolveInfo, InlineFragmentNode
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLResolveInfo,
+    InlineFragmentNode,
+)
 
+from mindharbor.api.graphql.base_types import resolve_type_of_object
 from mindharbor.api.graphql.context import Context
+from mindharbor.api.graphql.ids import (
+    cursor_to_offset,
+    from_global_id,
+    object_id_of,
+    offset_to_cursor,
+    to_global_id,
+)
+from mindharbor.api.graphql.where import to_parse_where
 from mindharbor.api.rest.params import find_query
-from mindharbor.errors import InvalidJSON, ObjectNotFound
-from mindharbor.hooks import FunctionRequest
-from mindharbor.storage.repository import Repository
+from mindharbor.errors import InvalidQuery, ObjectNotFound
+from mindharbor.storage.repository import FindQuery, Repository
 from mindharbor.storage.schema import FieldSpec
 
 Resolver = Callable[..., Any]
-ECHO_FIELDS = frozenset({"objectId", "createdAt", "updatedAt", "__typename"})
+PUBLIC_ACL = {"*": {"read": True, "write": True}}
 
 
-def _ctx(info: GraphQLResolveInfo) -> Context:
+def context_of(info: GraphQLResolveInfo) -> Context:
     ctx = info.context
     assert isinstance(ctx, Context)
     return ctx
 
 
-def selected(info: GraphQLResolveInfo) -> set[str]:
-    """Names selected directly under the current field (fragments expanded)."""
-    names: set[str] = set()
+def child_fields(info: GraphQLResolveInfo, nodes: list[FieldNode]) -> dict[str, list[FieldNode]]:
+    """The fields selected under ``nodes``, by field name (aliases and fragments resolved)."""
+    found: dict[str, list[FieldNode]] = {}
 
     def walk(selections: Any, seen: frozenset[str]) -> None:
         for node in selections:
             if isinstance(node, FieldNode):
-                names.add(node.name.value)
+                found.setdefault(node.name.value, []).append(node)
             elif isinstance(node, InlineFragmentNode):
                 walk(node.selection_set.selections, seen)
             elif isinstance(node, FragmentSpreadNode) and node.name.value not in seen:
@@ -45,27 +60,72 @@ def selected(info: GraphQLResolveInfo) -> set[str]:
                 if fragment is not None:
                     walk(fragment.selection_set.selections, seen | {node.name.value})
 
-    for field_node in info.field_nodes:
-        if field_node.selection_set is not None:
-            walk(field_node.selection_set.selections, frozenset())
-    return names
+    for node in nodes:
+        if node.selection_set is not None:
+            walk(node.selection_set.selections, frozenset())
+    return found
+
+
+def tag(objects: list[dict[str, Any]], class_name: str) -> list[dict[str, Any]]:
+    for obj in objects:
+        obj["__className"] = class_name
+    return objects
 
 
 # -- field values -------------------------------------------------------------------------------
-def value_resolver(spec: FieldSpec) -> Resolver:
-    name = spec.name
+def id_resolver(class_name: str) -> Resolver:
+    def resolve(obj: dict[str, Any], _info: GraphQLResolveInfo) -> str:
+        return to_global_id(class_name, obj["objectId"])
+
+    return resolve
+
+
+def acl_resolver(obj: dict[str, Any], _info: GraphQLResolveInfo) -> Any:
+    """The object's ACL; a stored row without one is public (``permission_lists(None)``). An
+    echo of a write the caller may not read back has no ACL to show."""
+    acl = obj.get("ACL")
+    if acl is None:
+        return None if obj.get("__echo") else PUBLIC_ACL
+    return acl
+
+
+def polygon_resolver(name: str) -> Resolver:
+    def resolve(obj: dict[str, Any], _info: GraphQLResolveInfo) -> Any:
+        value = obj.get(name)
+        if not isinstance(value, dict) or not isinstance(value.get("coordinates"), list):
+            return None
+        return [{"latitude": c[0], "longitude": c[1]} for c in value["coordinates"]]
+
+    return resolve
+
+
+def array_resolver(name: str) -> Resolver:
+    """Array elements as ``Element {value}``; a full object of a class as that class's type."""
 
     def resolve(obj: dict[str, Any], _info: GraphQLResolveInfo) -> Any:
         value = obj.get(name)
-        if isinstance(value, dict):
-            kind = value.get("__type")
-            if kind == "Date":
-                return value.get("iso")
-            if kind == "Bytes":
-                return value.get("base64")
-        return value
+        if not isinstance(value, list):
+            return None
+        out: list[Any] = []
+        for item in value:
+            if (
+                isinstance(item, dict)
+                and item.get("__type") == "Object"
+                and isinstance(item.get("className"), str)
+                and isinstance(item.get("objectId"), str)
+            ):
+                out.append({**item, "__className": item["className"]})
+            else:
+                out.append({"value": item})
+        return out
 
     return resolve
+
+
+def array_member_type(value: Any, info: GraphQLResolveInfo, _type: Any) -> str | None:
+    if isinstance(value, dict) and "__className" in value:
+        return resolve_type_of_object(value, info, _type)
+    return "Element"
 
 
 def pointer_resolver(spec: FieldSpec) -> Resolver:
@@ -80,158 +140,165 @@ def pointer_resolver(spec: FieldSpec) -> Resolver:
         object_id = value.get("objectId")
         if not isinstance(object_id, str):
             return None
-        return await _ctx(info).loader.load(str(target), object_id)
+        return await context_of(info).loader.load(str(target), object_id)
 
     return resolve
 
 
-def relation_resolver(spec: FieldSpec) -> Resolver:
+def relation_resolver(spec: FieldSpec, owner_class: str) -> Resolver:
     name, target = spec.name, str(spec.target_class)
 
     async def resolve(obj: dict[str, Any], info: GraphQLResolveInfo, **args: Any) -> Any:
-        owner_class = obj.get("__className")
-        if owner_class is None:
-            return None
         owner = {"__type": "Pointer", "className": owner_class, "objectId": obj["objectId"]}
-        where: dict[str, Any] = {"$relatedTo": {"object": owner, "key": name}}
-        extra = args.get("where")
-        if extra:
-            where = {"$and": [where, extra]}
-        return await _find(info, target, {**args, "where": where})
+        base = {"$relatedTo": {"object": owner, "key": name}}
+        return await connection(info, target, args, base)
 
     return resolve
 
 
-# -- queries ------------------------------------------------------------------------------------
-async def _find(info: GraphQLResolveInfo, class_name: str, args: dict[str, Any]) -> Any:
-    ctx = _ctx(info)
-    wanted = selected(info)
-    params: dict[str, Any] = {k: v for k, v in args.items() if v is not None}
-    if "count" in wanted:
-        params["count"] = True
-        if "results" not in wanted:
-            params["limit"] = 0
+# -- connections --------------------------------------------------------------------------------
+def window(args: dict[str, Any], max_limit: int) -> tuple[int, int | None, bool]:
+    """(skip, limit, count first) from Relay arguments, as Parse's ``calculateSkipAndLimit``."""
+    skip = 0
+    limit: int | None = None
+    precount = False
+    if args.get("skip") is not None:
+        if args["skip"] < 0:
+            raise InvalidQuery("Skip should be a positive number")
+        skip = args["skip"]
+    if args.get("after") is not None:
+        after = cursor_to_offset(args["after"])
+        if after is None:
+            raise InvalidQuery("After is not a valid cursor")
+        skip += after + 1
+    if args.get("first") is not None:
+        if args["first"] < 0:
+            raise InvalidQuery("First should be a positive number")
+        limit = args["first"]
+    if args.get("before") is not None:
+        before = cursor_to_offset(args["before"])
+        if before is None:
+            raise InvalidQuery("Before is not a valid cursor")
+        if skip >= before:
+            limit = 0
+        elif limit is None or skip + limit > before:
+            limit = before - skip
+    if args.get("last") is not None:
+        last = args["last"]
+        if last < 0:
+            raise InvalidQuery("Last should be a positive number")
+        last = min(last, max_limit)
+        if limit is not None:
+            if last < limit:
+                skip += limit - last
+                limit = last
+        elif last == 0:
+            limit = 0
+        else:
+            limit, precount = last, True
+    return skip, limit, precount
+
+
+async def connection(
+    info: GraphQLResolveInfo,
+    class_name: str,
+    args: dict[str, Any],
+    base_where: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    ctx = context_of(info)
+    wanted = child_fields(info, list(info.field_nodes))
+    page = child_fields(info, wanted.get("pageInfo", []))
+    where = {**to_parse_where(args.get("where"), class_name, ctx.repo.schema_or_none)}
+    if base_where:
+        where.update(base_where)
+    order = ",".join(args["order"]) if args.get("order") else None
+    skip, limit, precount = window(args, ctx.settings.max_limit)
+    counted = "count" in wanted or "hasPreviousPage" in page or "hasNextPage" in page
+    pre: int | None = None
+    if precount:
+        query = find_query({"where": where, "limit": 0, "count": True}, ctx.settings)
+        pre = (await ctx.run(lambda repo: repo.find(class_name, query))).count or 0
+        if skip + (limit or 0) < pre:
+            skip = pre - (limit or 0)
+    fetch = "edges" in wanted or "pageInfo" in wanted
+    params: dict[str, Any] = {"where": where, "skip": skip, "count": counted and not precount}
+    params["limit"] = (ctx.settings.default_limit if limit is None else limit) if fetch else 0
+    if order and params["limit"]:
+        params["order"] = order
     query = find_query(params, ctx.settings)
     result = await ctx.run(lambda repo: repo.find(class_name, query))
-    for obj in result.results:
-        obj["__className"] = class_name
-    return {"results": result.results, "count": result.count}
+    count = pre if pre is not None else result.count
+    results = tag(result.results, class_name)
+    edges = [{"cursor": offset_to_cursor(skip + n), "node": node} for n, node in enumerate(results)]
+    total = count or 0
+    page_info = {
+        "hasPreviousPage": bool(total > 0 and skip > 0),
+        "startCursor": offset_to_cursor(skip),
+        "endCursor": offset_to_cursor(skip + (len(results) or 1) - 1),
+        "hasNextPage": total > skip + len(results),
+    }
+    return {"edges": edges, "pageInfo": page_info, "count": count}
 
 
 def find_resolver(class_name: str) -> Resolver:
     async def resolve(_root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
-        return await _find(info, class_name, args)
+        return await connection(info, class_name, args)
 
     return resolve
 
 
-async def _get(ctx: Context, class_name: str, object_id: str) -> dict[str, Any]:
+# -- single objects -----------------------------------------------------------------------------
+async def get_object(ctx: Context, class_name: str, object_id: str) -> dict[str, Any]:
     obj = await ctx.run(lambda repo: repo.get(class_name, object_id))
     obj["__className"] = class_name
     return obj
 
 
 def get_resolver(class_name: str) -> Resolver:
+    async def resolve(_root: Any, info: GraphQLResolveInfo, id: str, **_: Any) -> Any:
+        return await get_object(context_of(info), class_name, object_id_of(id, class_name))
+
+    return resolve
+
+
+async def node(_root: Any, info: GraphQLResolveInfo, id: str) -> Any:
+    """Any object by its global id; 101 when it is not one, or names nothing you may read."""
+    decoded = from_global_id(id)
+    ctx = context_of(info)
+    if decoded is None or ctx.repo.schema_or_none(decoded[0]) is None:
+        raise ObjectNotFound()
+    return await get_object(ctx, decoded[0], decoded[1])
+
+
+# -- deprecated MindHarbor aliases (getX / findX / me) -------------------------------------------
+def legacy_get_resolver(class_name: str) -> Resolver:
     async def resolve(_root: Any, info: GraphQLResolveInfo, objectId: str) -> Any:
-        return await _get(_ctx(info), class_name, objectId)
+        return await get_object(context_of(info), class_name, objectId)
 
     return resolve
 
 
-async def me(_root: Any, info: GraphQLResolveInfo) -> Any:
-    ctx = _ctx(info)
+def legacy_find_resolver(class_name: str) -> Resolver:
+    async def resolve(_root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+        ctx = context_of(info)
+        wanted = child_fields(info, list(info.field_nodes))
+        params: dict[str, Any] = {k: v for k, v in args.items() if v is not None}
+        if "count" in wanted:
+            params["count"] = True
+            if "results" not in wanted:
+                params["limit"] = 0
+        query: FindQuery = find_query(params, ctx.settings)
+
+        async def find(repo: Repository) -> Any:
+            return await repo.find(class_name, query)
+
+        result = await ctx.run(find)
+        return {"results": tag(result.results, class_name), "count": result.count}
+
+    return resolve
+
+
+async def legacy_me(_root: Any, info: GraphQLResolveInfo) -> Any:
+    ctx = context_of(info)
     user_id = ctx.repo.auth.user_id
-    return None if user_id is None else await _get(ctx, "_User", user_id)
-
-
-# -- mutations ----------------------------------------------------------------------------------
-def to_body(repo: Repository, class_name: str, fields: dict[str, Any], *, update: bool) -> dict:
-    """GraphQL input → the REST body: typed wrappers for Date/Pointer/Bytes/GeoPoint; a null
-    clears the field on update (``Delete`` op) and is left out on create."""
-    schema = repo.schema_or_none(class_name)
-    body: dict[str, Any] = {}
-    for name, value in fields.items():
-        spec = schema.field(name) if schema is not None else None
-        if value is None:
-            if update:
-                body[name] = {"__op": "Delete"}
-            continue
-        if spec is None:
-            body[name] = value
-        elif spec.type == "Date":
-            body[name] = {"__type": "Date", "iso": value}
-        elif spec.type == "Pointer":
-            body[name] = {"__type": "Pointer", "className": spec.target_class, "objectId": value}
-        elif spec.type == "Bytes":
-            body[name] = {"__type": "Bytes", "base64": value}
-        elif spec.type == "GeoPoint":
-            body[name] = {"__type": "GeoPoint", **value}
-        else:
-            body[name] = value
-    return body
-
-
-async def _answer(
-    ctx: Context, info: GraphQLResolveInfo, class_name: str, echo: dict[str, Any]
-) -> dict[str, Any]:
-    """The written object: the write's echo when that is all that was asked for, else a read
-    (with the caller's rights, so a write-only caller gets the echo and a 101 nowhere)."""
-    if selected(info) <= ECHO_FIELDS:
-        return {**echo, "__className": class_name}
-    try:
-        return await _get(ctx, class_name, echo["objectId"])
-    except ObjectNotFound:
-        return {**echo, "__className": class_name}
-
-
-def create_resolver(class_name: str) -> Resolver:
-    async def resolve(_root: Any, info: GraphQLResolveInfo, fields: Any = None) -> Any:
-        ctx = _ctx(info)
-        body = to_body(ctx.repo, class_name, dict(fields or {}), update=False)
-        created = await ctx.mutate(lambda repo: repo.create(class_name, body))
-        return await _answer(ctx, info, class_name, created)
-
-    return resolve
-
-
-def update_resolver(class_name: str) -> Resolver:
-    async def resolve(_root: Any, info: GraphQLResolveInfo, objectId: str, fields: Any) -> Any:
-        ctx = _ctx(info)
-        body = to_body(ctx.repo, class_name, dict(fields), update=True)
-        updated = await ctx.mutate(lambda repo: repo.update(class_name, objectId, body))
-        return await _answer(ctx, info, class_name, {"objectId": objectId, **updated})
-
-    return resolve
-
-
-def delete_resolver(class_name: str) -> Resolver:
-    async def resolve(_root: Any, info: GraphQLResolveInfo, objectId: str) -> str:
-        await _ctx(info).mutate(lambda repo: repo.delete(class_name, objectId))
-        return objectId
-
-    return resolve
-
-
-async def _call(info: GraphQLResolveInfo, name: str, params: Any) -> Any:
-    if params is None:
-        params = {}
-    if not isinstance(params, dict):
-        raise InvalidJSON("params must be a JSON object.")
-    ctx = _ctx(info)
-
-    def call(repo: Repository) -> Awaitable[Any]:
-        request = FunctionRequest(repo, dict(params), {"ip": ctx.client_ip})
-        return repo.store.hooks.call_function(name, request)
-
-    return await ctx.mutate(call)
-
-
-def function_resolver(name: str) -> Resolver:
-    async def resolve(_root: Any, info: GraphQLResolveInfo, params: Any = None) -> Any:
-        return await _call(info, name, params)
-
-    return resolve
-
-
-async def call_function(_root: Any, info: GraphQLResolveInfo, name: str, params: Any = None) -> Any:
-    return await _call(info, name, params)
+    return None if user_id is None else await get_object(ctx, "_User", user_id)

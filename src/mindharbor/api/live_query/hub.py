@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -33,21 +32,27 @@ from typing import Any
 
 import orjson
 
-from mindharbor.api.live_query import protocol
-from mindharbor.api.live_query.matcher import Predicate, compile_where
+from mindharbor.api.live_query import disclosures, protocol
+from mindharbor.api.live_query.disclosures import Delivery
+from mindharbor.api.live_query.fanout import RedisFanout
+from mindharbor.api.live_query.matcher import Predicate, check_field_names, compile_where
 from mindharbor.api.live_query.protocol import ProtocolError
 from mindharbor.auth import sessions
+from mindharbor.domain import audit
 from mindharbor.errors import InvalidSessionToken, OperationForbidden, ParseError
 from mindharbor.security.auth import Auth
 from mindharbor.security.policy import AccessPolicy
 from mindharbor.settings import Settings
 from mindharbor.storage.codec import iso
 from mindharbor.storage.db import Store
-from mindharbor.storage.repository import ChangeEvent, Repository
+from mindharbor.storage.encoder import ParseEncoder
+from mindharbor.storage.repository import ChangeEvent
 from mindharbor.storage.schema import ClassSchema
+from mindharbor.storage.where import count_terms
 
 log = logging.getLogger(__name__)
 
+LOCAL_QUEUE_SIZE = 100_000  # committed changes waiting for this worker's dispatcher
 MAX_SUBSCRIPTIONS = 200  # per connection: each costs a predicate evaluation per event
 ALWAYS_SENT = ("className", "objectId", "createdAt", "updatedAt", "ACL")
 _SYSTEM_COLUMNS = frozenset({"objectId", "createdAt", "updatedAt"})
@@ -132,8 +137,8 @@ class Subscription:
     watch: tuple[str, ...] | None
     token: str | None  # None: anonymous (or the connection's master key)
     compiled: tuple[ClassSchema, frozenset[str], Predicate] | None = None
-    encoder: Repository | None = None
-    encoder_for: tuple[Auth, ClassSchema] | None = None
+    encoder: ParseEncoder | None = None
+    encoder_for: Auth | None = None
 
 
 @dataclass(eq=False)  # identity: connections live in a set
@@ -150,6 +155,8 @@ class Connection:
     outbox: asyncio.Queue[bytes | None] = field(init=False)
     closing: bool = False
     close_code: int = 1000
+    client_ip: str | None = None  # for the audit entries of what it receives
+    user_agent: str | None = None
 
     def __post_init__(self) -> None:
         self.outbox = asyncio.Queue(self.queue_size)
@@ -184,12 +191,6 @@ class Connection:
         self.push(protocol.message(op, self.client_id, self.installation_id, **extra))
 
 
-@dataclass
-class _CachedAuth:
-    auth: Auth
-    checked_at: float
-
-
 class Hub:
     """Subscriptions of every connection to this worker, and the dispatcher feeding them."""
 
@@ -197,24 +198,29 @@ class Hub:
         self.store = store
         self.settings = settings
         self.connections: set[Connection] = set()
-        self._auth: dict[str, _CachedAuth] = {}
+        self._sessions: dict[str, str | None] = {}  # token -> session id, of subscribers
         self._events: asyncio.Queue[ChangeEvent] | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._redis: Any = None
-        self._subscribed = False
+        self._fanout: RedisFanout | None = None
         self._rechecks: set[asyncio.Task[None]] = set()
         self._channel = f"mindharbor:livequery:{settings.app_id}"
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
-        self._events = asyncio.Queue()
+        self._events = asyncio.Queue(LOCAL_QUEUE_SIZE)
         loop = asyncio.get_running_loop()
         if self.settings.redis_url:
-            import redis.asyncio as aioredis
-
-            self._redis = aioredis.from_url(self.settings.redis_url)
             # Connected in the background: a Redis outage must not stop the EHR from starting.
-            self._tasks.append(loop.create_task(self._consume_redis()))
+            self._fanout = RedisFanout(
+                self.settings.redis_url,
+                self._channel,
+                self.dispatch,
+                self.tell_to_reconnect,
+                encode_event,
+                decode_event,
+                timeout=self.settings.live_query_redis_timeout_seconds,
+            )
+            await self._fanout.start()
         self._tasks.append(loop.create_task(self._pump()))
         self._tasks.append(loop.create_task(self._sweep()))
         self.store.change_listeners.append(self.on_change)
@@ -230,57 +236,44 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        if self._redis is not None:
-            await self._redis.aclose()
-            self._redis = None
+        if self._fanout is not None:
+            await self._fanout.stop()
+            self._fanout = None
+
+    def queue_depth(self) -> int:
+        """Events waiting: to be matched against subscriptions, and in clients' queues."""
+        waiting = self._events.qsize() if self._events is not None else 0
+        return waiting + sum(conn.outbox.qsize() for conn in self.connections)
 
     def on_change(self, event: ChangeEvent) -> None:
-        """The store's after-commit listener: never blocks the request that made the write."""
-        if self._events is not None:
+        """The store's after-commit listener: never blocks the request that made the write.
+        This worker's subscribers get the event from here at once; the other workers' through
+        Redis (``fanout.py``), which can never delay it."""
+        if self._events is None:
+            return
+        try:
             self._events.put_nowait(event)
+        except asyncio.QueueFull:
+            self.tell_to_reconnect("Too many live updates at once; reconnect to refetch.")
+        if self._fanout is not None:
+            self._fanout.publish(event)
+
+    def tell_to_reconnect(self, reason: str) -> None:
+        """Events this worker's clients should have had may be lost: say so (Parse's error
+        event with ``reconnect``), and close, so every SDK reconnects, resubscribes and
+        refetches instead of silently missing changes."""
+        for conn in list(self.connections):
+            if conn.subscriptions and not conn.closing:
+                conn.close_with(protocol.error(1, reason, reconnect=True), code=1012)
 
     async def _pump(self) -> None:
         assert self._events is not None
         while True:
             event = await self._events.get()
             try:
-                if self._redis is not None and self._subscribed:
-                    try:
-                        await self._redis.publish(self._channel, encode_event(event))
-                        continue
-                    except Exception:
-                        # Redis is down: this worker's own clients still get the event.
-                        log.exception("live query: Redis publish failed; dispatching locally")
                 await self.dispatch(event)
             except Exception:
                 log.exception("live query: dispatch failed for %s", event.class_name)
-
-    async def _consume_redis(self) -> None:
-        """Subscribe to the fan-out channel, reconnecting with back-off. Until subscribed,
-        ``_pump`` dispatches this worker's own events locally, so none is lost here."""
-        delay = 0.5
-        while True:
-            pubsub = self._redis.pubsub()
-            try:
-                await pubsub.subscribe(self._channel)
-                self._subscribed, delay = True, 0.5
-                async for item in pubsub.listen():
-                    if item.get("type") != "message":
-                        continue
-                    try:
-                        await self.dispatch(decode_event(item["data"]))
-                    except Exception:
-                        log.exception("live query: could not dispatch an event from Redis")
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("live query: Redis unavailable; retrying in %.1fs", delay)
-            finally:
-                self._subscribed = False
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
 
     async def _sweep(self) -> None:
         """Re-read subscribers' sessions now and then, to end those that expired (idle or
@@ -291,48 +284,36 @@ class Hub:
         while True:
             await asyncio.sleep(interval)
             tokens = {sub.token for conn in self.connections for sub in conn.subscriptions.values()}
+            await self.store.sync_identity_epoch()
             for token in tokens:
                 if token is None:
                     continue
                 with contextlib.suppress(InvalidSessionToken):
                     await self._auth_for(token)
-            for cached in [t for t in self._auth if t not in tokens]:
-                del self._auth[cached]
+            for gone in [t for t in self._sessions if t not in tokens]:
+                del self._sessions[gone]
 
     # -- sessions -------------------------------------------------------------------------------
     async def _resolve(self, token: str, *, touch: bool) -> Auth:
-        """The Auth for a token; 209 when it is unknown, expired or idle.
+        """The Auth for a token (from the worker's identity cache, which every revocation,
+        role, care-team and grant change reaches at commit, and which never serves an identity
+        past its session's or a grant's end); 209 when it is unknown, expired or idle.
 
-        Only a subscribe counts as the user's activity (``touch``): re-checks roll back the
-        last-used update ``sessions.resolve`` makes, so an open socket does not keep an
-        unattended session alive past its idle timeout (HIPAA automatic log-off).
+        Only a subscribe counts as the user's activity (``touch``), so an open socket does not
+        keep an unattended session alive past its idle timeout (HIPAA automatic log-off).
         """
-
-        class _Peeked(Exception):
-            def __init__(self, auth: Auth) -> None:
-                self.auth = auth
-
-        try:
-            async with self.store.unit_of_work(Auth.system()) as repo:
-                auth = await sessions.resolve(repo, token)
-                if not touch:
-                    raise _Peeked(auth)
-        except _Peeked as peeked:
-            auth = peeked.auth
+        auth = await sessions.authenticate(self.store, token, touch=touch, check_epoch=False)
+        self._sessions[token] = auth.session_id
         if auth.restricted:
             # A session that still has to enrol a second factor may read nothing yet.
             auth = Auth(session_id=auth.session_id)
-        self._auth[token] = _CachedAuth(auth, time.monotonic())
         return auth
 
     async def _auth_for(self, token: str) -> Auth:
-        cached = self._auth.get(token)
-        if cached and time.monotonic() - cached.checked_at < self.settings.live_query_auth_seconds:
-            return cached.auth
         try:
             return await self._resolve(token, touch=False)
         except InvalidSessionToken:
-            self._auth.pop(token, None)
+            self._sessions.pop(token, None)
             await self._end_sessions(token)
             raise
 
@@ -354,8 +335,9 @@ class Hub:
         return await self._auth_for(sub.token)
 
     # -- requests from a client ------------------------------------------------------------------
-    def open(self) -> Connection:
+    def open(self, client_ip: str | None = None, user_agent: str | None = None) -> Connection:
         conn = Connection(queue_size=self.settings.live_query_queue_size)
+        conn.client_ip, conn.user_agent = client_ip, user_agent
         self.connections.add(conn)
         return conn
 
@@ -428,6 +410,7 @@ class Hub:
             rid, request.class_name, request.where, request.keys, request.watch, token
         )
         try:
+            count_terms(request.where, self.settings.max_query_terms)  # before anything else
             schema = await self._schema(request.class_name, auth)
             if schema is not None:
                 policy = AccessPolicy(auth, self.store.dialect)
@@ -435,6 +418,17 @@ class Hub:
                 self._predicate(sub, schema, policy)
         except ParseError as exc:
             conn.subscriptions.pop(rid, None)
+            known = self.store.schema_or_none(request.class_name)
+            if known is not None and known.phi and exc.code in audit.DENIED_CODES:
+                await audit.record_denial(
+                    self.store,
+                    auth,
+                    {"requestId": f"livequery:{conn.client_id}:{rid}", "ip": conn.client_ip},
+                    entity_type=known.name,
+                    entity_id="*",
+                    code=exc.code,
+                    face="livequery",
+                )
             raise ProtocolError(exc.code, exc.message, reconnect=False, request_id=rid) from exc
         conn.subscriptions[rid] = sub
         conn.send("subscribed", requestId=rid)
@@ -473,6 +467,8 @@ class Hub:
         protected = policy.protected_fields(schema)
         compiled = sub.compiled
         if compiled is None or compiled[0] is not schema or compiled[1] != protected:
+            check_field_names(sub.keys, protected, "keys")
+            check_field_names(sub.watch, protected, "watch")
             predicate = compile_where(schema, sub.where, self.settings, protected)
             sub.compiled = compiled = (schema, protected, predicate)
         return compiled[2]
@@ -492,31 +488,44 @@ class Hub:
         schema = await self._fresh_schema(event)
         if schema is None:
             return
+        await self.store.sync_identity_epoch()  # SQLite: once per event, not per subscriber
+        deliveries: list[Delivery] = []
         for conn, sub in targets:
             if conn.subscriptions.get(sub.request_id) is not sub:
                 continue  # unsubscribed or ended meanwhile
             try:
-                await self._deliver(conn, sub, schema, event)
+                delivery = await self._deliver(conn, sub, schema, event)
             except InvalidSessionToken:
                 continue  # already ended with 209 by _auth_for
             except ParseError as exc:
                 self._end(conn, sub, exc)  # e.g. a field it queries became protected
+                continue
+            if delivery is not None:
+                deliveries.append(delivery)
+        if not deliveries:
+            return
+        if disclosures.audited(self.store, schema) and not await disclosures.record(
+            self.store, schema, event, deliveries
+        ):
+            for conn in {d.conn for d in deliveries}:
+                conn.push(
+                    protocol.error(1, "An event could not be delivered; reconnect.", reconnect=True)
+                )
+            return
+        for delivery in deliveries:
+            if delivery.conn.subscriptions.get(delivery.sub.request_id) is delivery.sub:
+                delivery.conn.send(delivery.op, **delivery.extra)
 
     def _invalidate(self, event: ChangeEvent) -> None:
-        """Forget cached sessions a committed change may have altered, so the next event is
-        checked against the new state: any role change (care-team membership) drops them all,
-        a change to a session drops that session. (Raw session deletes, such as logout, are
-        caught by the periodic re-check instead.)"""
-        if event.class_name == "_Role":
-            self._auth.clear()
-        elif event.class_name == "_Session":
-            for token, cached in list(self._auth.items()):
-                if cached.auth.session_id == event.object_id:
-                    del self._auth[token]
-                    if event.op == "delete":  # logout or revocation: end its subscriptions now
-                        task = asyncio.get_running_loop().create_task(self._recheck(token))
-                        self._rechecks.add(task)
-                        task.add_done_callback(self._rechecks.discard)
+        """A session ended (logout, revocation): end its subscriptions now, with 209. Role,
+        care-team and grant changes need nothing here: they reach the identity cache at commit
+        and every event is checked against it."""
+        if event.class_name == "_Session" and event.op == "delete":
+            for token, session_id in list(self._sessions.items()):
+                if session_id == event.object_id:
+                    task = asyncio.get_running_loop().create_task(self._recheck(token))
+                    self._rechecks.add(task)
+                    task.add_done_callback(self._rechecks.discard)
 
     async def _recheck(self, token: str) -> None:
         with contextlib.suppress(InvalidSessionToken):
@@ -536,14 +545,17 @@ class Hub:
 
     async def _deliver(
         self, conn: Connection, sub: Subscription, schema: ClassSchema, event: ChangeEvent
-    ) -> None:
+    ) -> Delivery | None:
+        """The message this subscription gets for ``event`` (None: nothing), decided with
+        the subscriber's current rights; queued by ``dispatch`` once its disclosure is
+        recorded."""
         # Cheap test first with the compiled query; the session is only consulted on a match.
         predicate = sub.compiled[2] if sub.compiled and sub.compiled[0] is schema else None
         if predicate is not None:
             old_hit = event.old is not None and predicate(event.old)
             new_hit = event.new is not None and predicate(event.new)
             if not (old_hit or new_hit):
-                return
+                return None
         auth = await self._subscriber_auth(conn, sub)
         policy = AccessPolicy(auth, self.store.dialect)
         predicate = self._predicate(sub, schema, policy)
@@ -554,9 +566,12 @@ class Hub:
         new_seen = new is not None and row_readable(policy, schema, new)
         op = _event_op(event.op, old_seen, new_seen)
         if op is None:
-            return
-        if op == "update" and sub.watch and _unchanged(event, sub.watch):
-            return  # `watch`: only changes of these fields are worth an update
+            return None
+        if op in ("create", "update") and sub.watch and _unchanged(event, sub.watch):
+            # `watch`: only changes of these fields are worth an event; a create counts when
+            # it gives one of them a value (Parse compares with the absent original).
+            return None
+        discloses = True
         encoder = self._encoder(sub, auth, schema)
         extra: dict[str, Any] = {"requestId": sub.request_id}
         if op in ("create", "update", "enter"):
@@ -572,6 +587,7 @@ class Hub:
             else:
                 # The new version is not the subscriber's to read: say only which object left.
                 extra["object"] = _identity(schema, event.new)
+                discloses = False
         if (
             op in ("update", "enter", "leave")
             and event.old is not None
@@ -580,19 +596,23 @@ class Hub:
             # Never the previous version of an object the subscriber could not read then
             # (a draft before it was final, a record before it was shared).
             extra["original"] = self._encode(encoder, schema, event.old, sub.keys)
-        conn.send(op, **extra)
+            discloses = True
+        return Delivery(conn, sub, auth, op, extra, discloses)
 
-    def _encoder(self, sub: Subscription, auth: Auth, schema: ClassSchema) -> Repository:
-        """A Repository for the subscriber, used only to encode (it never opens its
-        connection): ``encode`` is REST's own wire encoding, protected fields included."""
-        if sub.encoder is None or sub.encoder_for != (auth, schema):
-            sub.encoder = Repository(self.store.engine.connect(), self.store, auth)
-            sub.encoder_for = (auth, schema)
+    def _encoder(self, sub: Subscription, auth: Auth, schema: ClassSchema) -> ParseEncoder:
+        """The subscriber's encoder: REST's own wire encoding, protected fields included."""
+        if sub.encoder is None or sub.encoder_for != auth:
+            policy = AccessPolicy(auth, self.store.dialect)
+            sub.encoder = ParseEncoder(auth, self.store.files, policy.protected_fields)
+            sub.encoder_for = auth
         return sub.encoder
 
     @staticmethod
     def _encode(
-        encoder: Repository, schema: ClassSchema, row: dict[str, Any], keys: tuple[str, ...] | None
+        encoder: ParseEncoder,
+        schema: ClassSchema,
+        row: dict[str, Any],
+        keys: tuple[str, ...] | None,
     ) -> dict[str, Any]:
         body = {"className": schema.name, **encoder.encode(schema, row)}
         if keys is not None:

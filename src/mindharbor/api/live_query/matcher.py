@@ -13,26 +13,32 @@ the class does not have behaves as missing, and a comparison between different t
 nothing. Compilation happens once per subscription (``compile_where``) and raises the same Parse
 errors the SQL compiler would (102, 105, 111, 119), so a bad subscription is refused up front.
 
-Left out, as Parse's LiveQuery leaves them out: ``$inQuery``/``$notInQuery``/``$select``/
-``$dontSelect``/``$relatedTo`` and Relation fields (they need the database), geo, ``$text``.
+Geo operators run the exact tests of ``mindharbor.storage.geo``, the very code SQLite's registered
+functions run and PostgreSQL's SQL mirrors. Left out, as Parse's LiveQuery leaves them out:
+``$inQuery``/``$notInQuery``/``$select``/``$dontSelect``/``$relatedTo`` and Relation fields (they
+need the database), ``$text``.
 """
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any, Protocol
 
 import re2
 
 from mindharbor.errors import InvalidKeyName, InvalidQuery, OperationForbidden
-from mindharbor.storage import regex
-from mindharbor.storage.codec import NO_MATCH, parse_iso, query_value
+from mindharbor.storage import geo, regex
+from mindharbor.storage.codec import (
+    NO_MATCH,
+    SCALAR_KINDS,
+    parse_iso,
+    scalar_operand,
+)
 from mindharbor.storage.schema import FIELD_NAME_RE, ClassSchema, FieldSpec
 
 # The compiler's relative-time parser, shared so "in 2 days" means the same thing in both.
-from mindharbor.storage.where import _relative_time
+from mindharbor.storage.where import _relative_time, count_terms
 
 Row = Mapping[str, Any]
 Predicate = Callable[[Row], bool]
@@ -48,19 +54,12 @@ _KNOWN_OPS = frozenset(
     {*_COMPARE, "$eq", "$ne", "$in", "$nin", "$exists", "$all", "$containedBy", "$regex"}
     | {"$options"}
     | _SUBQUERY_OPS
+    | geo.GEO_OPS
 )
 _SYSTEM_SPECS = {
     "objectId": FieldSpec("objectId", "String"),
     "createdAt": FieldSpec("createdAt", "Date"),
     "updatedAt": FieldSpec("updatedAt", "Date"),
-}
-_SCALAR_KINDS: dict[str, tuple[type, ...]] = {
-    "String": (str,),
-    "Pointer": (str,),
-    "Bytes": (str,),
-    "Number": (int, float),
-    "Boolean": (bool,),
-    "Date": (datetime,),
 }
 
 
@@ -70,6 +69,7 @@ class Limits(Protocol):
     max_query_depth: int
     max_in_list: int
     max_regex_length: int
+    max_query_terms: int
 
 
 def _always(_: Row) -> bool:
@@ -114,7 +114,26 @@ def compile_where(
     protected: frozenset[str] = frozenset(),
 ) -> Predicate:
     """A predicate over stored rows of ``schema``; raises the Parse error SQL would raise."""
+    if isinstance(where, dict):
+        count_terms(where, limits.max_query_terms)
     return _Compiler(schema, limits, protected).where(where, 0)
+
+
+_ALWAYS_NAMED = frozenset({"objectId", "createdAt", "updatedAt", "ACL", "className"})
+
+
+def check_field_names(names: tuple[str, ...] | None, protected: frozenset[str], what: str) -> None:
+    """``keys``/``watch`` as ``where`` treats its keys: internal columns (``_rperm``, hashes)
+    are refused with 105; for ``watch``, a protected field is refused with 119, since an update
+    that fires only when it changes would tell its value's changes."""
+    for name in names or ():
+        if name in _ALWAYS_NAMED:
+            continue
+        head = name.partition(".")[0]
+        if not FIELD_NAME_RE.match(head):
+            raise InvalidKeyName(f"Invalid key name in {what}: {name}")
+        if what == "watch" and head in protected:
+            raise OperationForbidden(f"Permission denied to watch protected field {head}.")
 
 
 def matches(schema: ClassSchema, where: Any, row: Row | None, limits: Limits, **kw: Any) -> bool:
@@ -158,7 +177,7 @@ class _Compiler:
         if isinstance(value, dict) and any(k.startswith("$") for k in value):
             if not all(k.startswith("$") for k in value):
                 raise InvalidQuery(f"Cannot mix operators and values for key {key}.")
-            return self._operators(ref, value)
+            return self._operators(ref, key, value)
         return ref.eq(value)
 
     def _ref(self, key: str) -> _Ref:
@@ -188,17 +207,23 @@ class _Compiler:
             return _PathRef(head, path)
         if spec.type == "Relation":
             raise InvalidQuery("Relation fields cannot be queried in live queries.")
-        if spec.type in _SCALAR_KINDS:
+        if spec.type in SCALAR_KINDS:
             return _ColumnRef(head, spec)
         if spec.type == "Array":
             return _ArrayRef(head)
         return _JsonRef(head)
 
-    def _operators(self, ref: _Ref, ops: dict[str, Any]) -> Predicate:
+    def _operators(self, ref: _Ref, key: str, ops: dict[str, Any]) -> Predicate:
         parts: list[Predicate] = []
+        if any(op in geo.GEO_OPS for op in ops):
+            parts.append(self._geo(ref, key, ops))
         for op, arg in ops.items():
+            if op == "$text":  # a rank needs the whole class: Parse's LiveQuery has none either
+                raise InvalidQuery("$text is not supported in live queries.")
             if op not in _KNOWN_OPS:
                 raise InvalidQuery(f"Unsupported query operator: {op}")
+            if op in geo.GEO_OPS:
+                continue
             if op in _COMPARE:
                 parts.append(self._compare(ref, op, arg))
             elif op == "$eq":
@@ -218,9 +243,7 @@ class _Compiler:
             elif op == "$containedBy":
                 parts.append(ref.contained_by(self._list(op, arg)))
             elif op == "$regex":
-                options = ops.get("$options", "")
-                if not isinstance(arg, str) or not isinstance(options, str):
-                    raise InvalidQuery("$regex and $options take strings.")
+                options = regex.check_options(arg, ops.get("$options"))
                 re2_pattern, _ = regex.normalize(arg, options, self.limits.max_regex_length)
                 parts.append(ref.regex(re2_pattern))
             elif op == "$options":
@@ -229,6 +252,18 @@ class _Compiler:
             else:
                 raise InvalidQuery(f"{op} is not supported in live queries.")
         return lambda row: all(p(row) for p in parts)
+
+    def _geo(self, ref: _Ref, key: str, ops: dict[str, Any]) -> Predicate:
+        """As the SQL compiler: a missing field matches nothing, another type is 102."""
+        field_type: str | None = None
+        if not isinstance(ref, _MissingRef):
+            spec = self.schema.field(key) if "." not in key else None
+            field_type = spec.type if spec is not None else "other"
+        constraints = geo.parse_ops(field_type, ops)
+        if field_type is None or not isinstance(ref, _JsonRef):
+            return _never
+        name = ref.name
+        return lambda row: all(geo.matches(c, row.get(name)) for c in constraints)
 
     def _compare(self, ref: _Ref, op: str, arg: Any) -> Predicate:
         if isinstance(arg, dict) and "$relativeTime" in arg:
@@ -314,15 +349,7 @@ class _ColumnRef(_Ref):
         self.spec = spec
 
     def _operand(self, value: Any) -> Any:
-        if self.spec.type == "Pointer" and isinstance(value, str):
-            return NO_MATCH  # Parse requires a Pointer, not a bare id
-        decoded = query_value(self.spec, value)
-        if decoded is NO_MATCH or decoded is None:
-            return decoded
-        kinds = _SCALAR_KINDS[self.spec.type]
-        if not isinstance(decoded, kinds) or (bool not in kinds and isinstance(decoded, bool)):
-            return NO_MATCH
-        return decoded
+        return scalar_operand(self.spec, value)
 
     def _value(self, row: Row) -> Any:
         return row.get(self.name)
@@ -398,6 +425,8 @@ class _JsonRef(_Ref):
     def eq(self, value: Any) -> Predicate:
         if value is None:
             return lambda row: self._value(row) is None
+        if isinstance(value, dict) and value.get("__type") == "Polygon":
+            value = geo.polygon_operand(value)
         return lambda row: self._value(row) is not None and json_equal(self._value(row), value)
 
     def ne(self, value: Any) -> Predicate:

@@ -29,7 +29,11 @@ class LiveQueryEndpoint:
 
     async def serve(self, websocket: WebSocket) -> None:
         await websocket.accept()
-        conn = self.hub.open()
+        client = websocket.client
+        conn = self.hub.open(
+            client.host if client is not None else None,
+            (websocket.headers.get("user-agent") or "")[:300] or None,
+        )
         reader = asyncio.create_task(self._read(websocket, conn))
         writer = asyncio.create_task(self._write(websocket, conn))
         try:

@@ -5,13 +5,16 @@ from __future__ import annotations
 from mindharbor.api.rest.params import find_query, get_options
 from mindharbor.api.rest.reply import Reply
 from mindharbor.api.rest.request import ApiRequest
-from mindharbor.errors import InvalidQuery
+from mindharbor.errors import InvalidQuery, ObjectNotFound, SessionMissing
+from mindharbor.security.impersonation import refuse_run_as
 from mindharbor.storage.repository import Repository
 
 
 async def find(repo: Repository, req: ApiRequest) -> Reply:
     class_name = req.path_params["className"]
     query = find_query(req.params, repo.store.settings)
+    query.raw = True  # the reply embeds the objects as they are (PostgreSQL may write them)
+    refuse_run_as(req.auth, class_name, query.where, query.limit)
     redirect = req.params.get("redirectClassNameForKey")
     if redirect is not None:
         class_name = _redirect_target(repo, class_name, redirect)
@@ -35,7 +38,13 @@ def _redirect_target(repo: Repository, class_name: str, key: object) -> str:
 
 async def get(repo: Repository, req: ApiRequest) -> Reply:
     options = get_options(req.params)
-    obj = await repo.get(req.path_params["className"], req.path_params["objectId"], **options)
+    obj = await repo.get(
+        req.path_params["className"],
+        req.path_params["objectId"],
+        include=options["include"],
+        keys=options["keys"],
+        exclude_keys=options["exclude_keys"],
+    )
     return Reply(obj)
 
 
@@ -49,9 +58,27 @@ async def create(repo: Repository, req: ApiRequest) -> Reply:
 
 async def update(repo: Repository, req: ApiRequest) -> Reply:
     path = req.path_params
-    return Reply(await repo.update(path["className"], path["objectId"], req.body))
+    class_name, object_id = path["className"], path["objectId"]
+    if class_name == "_User" and not req.auth.is_master:
+        if req.auth.user_id is None:
+            raise SessionMissing(f"Cannot modify user {object_id}.")
+        try:
+            return Reply(await repo.update(class_name, object_id, req.body))
+        except ObjectNotFound:
+            raise SessionMissing("Insufficient auth.") from None
+    return Reply(await repo.update(class_name, object_id, req.body))
 
 
 async def delete(repo: Repository, req: ApiRequest) -> Reply:
-    await repo.delete(req.path_params["className"], req.path_params["objectId"])
+    class_name, object_id = req.path_params["className"], req.path_params["objectId"]
+    if class_name == "_User" and not req.auth.is_master:
+        # Parse (rest.js): a user that is not the caller's own answers 206, not 101 or 119.
+        if req.auth.user_id is None:
+            raise SessionMissing("Insufficient auth to delete user")
+        try:
+            await repo.delete(class_name, object_id)
+        except ObjectNotFound:
+            raise SessionMissing("Insufficient auth.") from None
+        return Reply({})
+    await repo.delete(class_name, object_id)
     return Reply({})

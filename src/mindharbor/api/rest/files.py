@@ -7,11 +7,14 @@ limit enforced as bytes arrive, and a download is streamed out of the decryptor.
 * ``POST /files/{name}``: raw bytes with their ``Content-Type`` and credentials in headers, or
   the JS SDK's JSON form (``{base64, _ContentType, _ApplicationId, ...}`` as ``text/plain``),
   recognised as Parse Server does: by the absence of an ``X-Parse-Application-Id`` header.
-  Anonymous uploads are refused (130), as with Parse Server's default ``fileUpload`` options.
-* ``GET /files/{appId}/{name}?expires=..&by=..&sig=..``: no session needed, the signed URL is
-  the credential (the SDKs fetch it with a plain GET). Every refusal is one indistinguishable
-  403. The body is sent as an attachment with ``nosniff`` and a sandboxing CSP, so even an
-  allowed type can never render as active content in the app's origin.
+  Uploads without a session are refused (130), as with Parse Server's default ``fileUpload``
+  options, unless ``MINDHARBOR_FILE_UPLOAD_PUBLIC`` (``security/profile.py``).
+* ``GET /files/{appId}/{name}?expires=..&by=..&sess=..&sig=..``: the signed URL is the
+  credential, and a URL minted for a session (``sess``) also needs that session's token in
+  ``X-Parse-Session-Token``: a link someone else holds downloads nothing. Every refusal is
+  one indistinguishable 403. The body is sent as an attachment with ``nosniff`` and a
+  sandboxing CSP, so even an allowed type can never render as active content in the app's
+  origin.
 * ``DELETE /files/{name}``: master key only.
 """
 
@@ -36,6 +39,7 @@ from mindharbor.files.blobstore import one_piece
 from mindharbor.files.crypto import FileIntegrityError
 from mindharbor.files.service import FileAccessDenied, FileService, file_id
 from mindharbor.security.auth import Auth
+from mindharbor.security.profile import check_file_upload
 from mindharbor.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -134,12 +138,11 @@ async def upload(request: Request) -> Response:
             given = request.headers.get("content-length", "")
             source, length = request.stream(), int(given) if given.isdigit() else None
         auth = api.auth
-        if not auth.is_authenticated or auth.restricted:
-            raise FileSaveError("File upload by public is disabled.")
+        check_file_upload(settings, auth, anonymous=await _is_anonymous(host, auth))
         stored = await host.files.upload(
             name, declared, source, owner=auth.user_id, declared_length=length
         )
-        url = host.files.signer.url(stored.name, auth.user_id)
+        url = host.files.url_for(stored.name, auth)
         return _json({"name": stored.name, "url": url}, 201, {"Location": url})
     except ParseError as exc:
         status, error = error_body(exc)
@@ -148,6 +151,17 @@ async def upload(request: Request) -> Response:
         log.exception("file upload failed (request %s)", trace)
         status, error = error_body(RuntimeError())
         return _json(error, status, {"X-Request-Id": trace})
+
+
+async def _is_anonymous(host: FilesHost, auth: Auth) -> bool:
+    """Whether the caller is an anonymous user (``authData.anonymous``): looked up only when
+    the server has anonymous users at all."""
+    store = host.files.store
+    if not host.settings.anonymous_users or auth.user_id is None or store is None:
+        return False
+    async with store.unit_of_work(Auth.system()) as repo:
+        row = await repo.raw_row("_User", "objectId", auth.user_id)
+    return "anonymous" in ((row or {}).get("authData") or {})
 
 
 def _decode_base64(value: Any) -> bytes:
@@ -193,6 +207,8 @@ async def download(request: Request) -> Response:
             sig=query.get("sig"),
             master=_master(request, settings),
             meta=meta,
+            session=query.get("sess"),
+            reader=await _reader(host, request) if query.get("sess") else None,
         )
     except FileAccessDenied:
         return denied
@@ -213,6 +229,22 @@ async def download(request: Request) -> Response:
     return StreamingResponse(
         _guarded(opened.body, name, trace), media_type=opened.content_type, headers=headers
     )
+
+
+async def _reader(host: FilesHost, request: Request) -> Auth | None:
+    """The session presenting a session-bound URL, if its token is valid (None otherwise: the
+    download is then refused with the same 403 as any other)."""
+    token = request.headers.get("x-parse-session-token")
+    if not token:
+        # FHIR apps follow an attachment URL with the bearer token they call the FHIR face with.
+        scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+        token = bearer.strip() if scheme.lower() == "bearer" else ""
+    if not token:
+        return None
+    try:
+        return await host.resolve_session(token, None)
+    except ParseError:
+        return None
 
 
 async def _guarded(body: AsyncIterator[bytes], name: str, trace: str) -> AsyncIterator[bytes]:

@@ -13,18 +13,18 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
-from mindharbor.errors import InvalidJSON, RequestTooLarge, Unauthorized
+from mindharbor.errors import InvalidJSON, RequestTimeout, RequestTooLarge, Unauthorized
+from mindharbor.observe import requests as observe
 from mindharbor.security.auth import Auth
 from mindharbor.settings import Settings
 
 if TYPE_CHECKING:
-    from mindharbor.storage.repository import Repository
+    pass
 
 SessionResolver = Callable[[str, "ApiRequest"], Awaitable[Auth]]
 # Resolves a token inside a unit of work that is already open (``Store.unit_of_work(resolve=)``).
-InTransactionResolver = Callable[["Repository", str], Awaitable[Auth]]
 
 # JS SDK body keys that carry credentials or options rather than data.
 _SDK_KEYS = {
@@ -60,7 +60,6 @@ class ApiRequest:
     trace_id: str | None = None
     # A session token not resolved yet: the dispatcher resolves it inside the request's own
     # unit of work (``auth`` is anonymous until then). None once ``auth`` is the session's.
-    pending_session: Callable[[Repository], Awaitable[Auth]] | None = None
 
     def audit_meta(self) -> dict[str, Any]:
         """Request context for audit entries (never bodies or query values)."""
@@ -74,11 +73,14 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise RequestTooLarge(f"Request body too large (limit {limit} bytes).")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLarge(f"Request body too large (limit {limit} bytes).")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise RequestTooLarge(f"Request body too large (limit {limit} bytes).")
+            chunks.append(chunk)
+    except ClientDisconnect as exc:  # timed out (mindharbor/httpguard.py) or gone
+        raise RequestTimeout() from exc
     return b"".join(chunks)
 
 
@@ -106,14 +108,9 @@ async def build_request(
     settings: Settings,
     resolve_session: SessionResolver,
     trace_id: str | None = None,
-    resolve_later: InTransactionResolver | None = None,
 ) -> ApiRequest:
-    """Authenticate and normalise one HTTP request to the Parse API.
-
-    With ``resolve_later``, a session token is not resolved here: ``pending_session`` is set
-    and the dispatcher resolves it in the request's unit of work (one transaction instead of
-    two). Only a caller that hands the request to the dispatcher may pass it.
-    """
+    """Authenticate and normalise one HTTP request to the Parse API (the session comes from
+    the worker's identity cache when it can: no query)."""
     raw = await read_body(request, settings.max_body_bytes)
     body = decode_json_body(raw) if request.method in ("POST", "PUT", "DELETE") else {}
     headers = request.headers
@@ -158,23 +155,11 @@ async def build_request(
     token = cred("x-parse-session-token", "_SessionToken")
     if token is not None and not api.auth.is_master:
         api.session_token = token
-        if resolve_later is not None:
-            api.pending_session = _deferred(resolve_later, token, installation)
-            return api
         api.auth = await resolve_session(token, api)
     if installation:
         api.auth = replace(api.auth, installation_id=installation)
+    observe.note_auth(api.auth)
     return api
-
-
-def _deferred(
-    resolve: InTransactionResolver, token: str, installation: str | None
-) -> Callable[[Repository], Awaitable[Auth]]:
-    async def pending(repo: Repository) -> Auth:
-        auth = await resolve(repo, token)
-        return replace(auth, installation_id=installation) if installation else auth
-
-    return pending
 
 
 def _check_client_key(headers: Any, body: dict[str, Any], settings: Settings) -> None:

@@ -12,9 +12,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mindharbor.api.rest import classes, schemas, users
+from mindharbor.api.rest import aggregate, classes, cloud, config, installations, schemas, users
 from mindharbor.api.rest.reply import Reply
 from mindharbor.api.rest.request import ApiRequest
+from mindharbor.domain import audit
 from mindharbor.errors import (
     InvalidJSON,
     InvalidQuery,
@@ -23,7 +24,7 @@ from mindharbor.errors import (
     ParseError,
     error_body,
 )
-from mindharbor.security.auth import Auth
+from mindharbor.observe import requests as observe
 from mindharbor.storage.db import Store
 from mindharbor.storage.repository import Repository
 
@@ -33,17 +34,36 @@ Handler = Callable[[Repository, ApiRequest], Awaitable[Reply]]
 @dataclass(frozen=True)
 class Route:
     method: str
+    path: str  # the template, e.g. /classes/{className}/{objectId} (what logs and metrics show)
     pattern: re.Pattern[str]
     handler: Handler
     writes: bool
 
 
-def _route(method: str, path: str, handler: Handler) -> Route:
-    regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)
-    return Route(method, re.compile(f"^{regex}/?$"), handler, method in ("POST", "PUT", "DELETE"))
+def _route(method: str, path: str, handler: Handler, *, writes: bool | None = None) -> Route:
+    """``writes``: the handler may write (every POST, PUT and DELETE; a GET only if marked),
+    so it runs in a transaction; the others run read-only."""
+    regex = re.sub(r"\{(\w+):path\}", r"(?P<\1>.+)", path)  # a parameter that may hold "/"
+    regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex)
+    if writes is None:
+        writes = method in ("POST", "PUT", "DELETE")
+    return Route(method, path, re.compile(f"^{regex}/?$"), handler, writes)
 
 
 ROUTES: list[Route] = [
+    # _Installation first: its rules (by installationId) apply under both paths.
+    *(
+        route
+        for base in ("/installations", "/classes/_Installation")
+        for route in (
+            _route("GET", base, installations.find),
+            _route("POST", base, installations.create),
+            _route("GET", base + "/{objectId}", installations.get),
+            _route("PUT", base + "/{objectId}", installations.update),
+            _route("DELETE", base + "/{objectId}", installations.delete),
+        )
+    ),
+    _route("POST", "/push", installations.push),
     _route("GET", "/classes/{className}", classes.find),
     _route("POST", "/classes/{className}", classes.create),
     _route("GET", "/classes/{className}/{objectId}", classes.get),
@@ -62,10 +82,10 @@ ROUTES: list[Route] = [
     _route("GET", "/users/{objectId}", users.on_class("_User", classes.get)),
     _route("PUT", "/users/{objectId}", users.on_class("_User", classes.update)),
     _route("DELETE", "/users/{objectId}", users.on_class("_User", classes.delete)),
-    _route("GET", "/login", users.log_in),
+    _route("GET", "/login", users.log_in, writes=True),  # counts failures, makes a session
     _route("POST", "/login", users.log_in),
     _route("POST", "/logout", users.log_out),
-    _route("GET", "/verifyPassword", users.verify_password),
+    _route("GET", "/verifyPassword", users.verify_password, writes=True),
     _route("POST", "/verifyPassword", users.verify_password),
     _route("POST", "/requestPasswordReset", users.request_password_reset),
     _route("GET", "/sessions", users.on_class("_Session", classes.find)),
@@ -78,7 +98,27 @@ ROUTES: list[Route] = [
     _route("PUT", "/roles/{objectId}", users.on_class("_Role", classes.update)),
     _route("DELETE", "/roles/{objectId}", users.on_class("_Role", classes.delete)),
     _route("POST", "/functions/{name}", users.call_function),
+    _route("POST", "/jobs", users.start_job),
     _route("POST", "/jobs/{name}", users.start_job),
+    _route("GET", "/aggregate/{className}", aggregate.aggregate),
+    _route("GET", "/config", config.get_config),
+    _route("PUT", "/config", config.put_config),
+    _route("GET", "/hooks/functions", cloud.list_functions),
+    _route("GET", "/hooks/functions/{name}", cloud.get_function),
+    _route("POST", "/hooks/functions", cloud.refuse_webhook),
+    _route("PUT", "/hooks/functions/{name}", cloud.refuse_webhook),
+    _route("GET", "/hooks/triggers", cloud.list_triggers),
+    _route("GET", "/hooks/triggers/{className}/{triggerName}", cloud.get_trigger),
+    _route("POST", "/hooks/triggers", cloud.refuse_webhook),
+    _route("PUT", "/hooks/triggers/{className}/{triggerName}", cloud.refuse_webhook),
+    _route("GET", "/cloud_code/jobs", cloud.list_job_schedules),
+    _route("GET", "/cloud_code/jobs/data", cloud.jobs_data),
+    _route("POST", "/cloud_code/jobs", cloud.refuse_schedule),
+    _route("PUT", "/cloud_code/jobs/{objectId}", cloud.refuse_schedule),
+    _route("DELETE", "/cloud_code/jobs/{objectId}", cloud.refuse_schedule),
+    _route("GET", "/releases/latest", cloud.latest_release),
+    _route("GET", "/scripts/{name:path}", cloud.script),
+    _route("GET", "/scriptlog", cloud.script_log),
 ]
 # What a session that still has to enrol a second factor may do (everything else: 119).
 RESTRICTED_ALLOWED = {
@@ -104,6 +144,41 @@ def resolve(method: str, path: str) -> tuple[Route, dict[str, str]]:
     raise ObjectNotFound(f"Unknown route: {method} {path}")
 
 
+def template(method: str, path: str) -> str:
+    """The route template ``path`` matches (for logs and metrics: never the path itself)."""
+    if path.rstrip("/") == "/batch":
+        return "/batch"
+    for route in ROUTES:
+        if route.method == method and route.pattern.match(path):
+            return route.path
+    return "/{unknown}"
+
+
+_CLASS_PATHS = {
+    "/users": "_User",
+    "/sessions": "_Session",
+    "/roles": "_Role",
+    "/installations": "_Installation",
+}
+
+
+def _denied_target(store: Store, method: str, path: str) -> tuple[str, str] | None:
+    """(entity type, id) when a refused request aimed at a PHI class or a function."""
+    parts = [p for p in path.split("/") if p]
+    if len(parts) == 2 and parts[0] == "functions":
+        return f"function:{parts[1][:100]}", "*"
+    if parts and parts[0] == "classes" and len(parts) in (2, 3):
+        class_name, rest = parts[1], parts[2:]
+    elif parts and f"/{parts[0]}" in _CLASS_PATHS and len(parts) in (1, 2):
+        class_name, rest = _CLASS_PATHS[f"/{parts[0]}"], parts[1:]
+    else:
+        return None
+    schema = store.schema_or_none(class_name)
+    if schema is None or not schema.phi:
+        return None
+    return class_name, (rest[0][:64] if rest else "*")
+
+
 class Dispatcher:
     """Runs API calls against the store, one transaction per call or per transactional batch."""
 
@@ -111,22 +186,40 @@ class Dispatcher:
         self.store = store
 
     async def call(self, req: ApiRequest, repo: Repository | None = None) -> Reply:
-        pending = req.pending_session
-        if pending is not None:
-            req.pending_session = None
-            if repo is None and req.path.rstrip("/") != "/batch":
-                # The usual case: the session is checked in the request's own transaction.
-                async with self.store.unit_of_work(req.auth, resolve=pending) as uow:
-                    req.auth = uow.auth
-                    return await self._dispatch(req, uow, owned=True)
-            async with self.store.unit_of_work(Auth.system()) as system:
-                req.auth = await pending(system)
+        if repo is not None:
+            return await self._call(req, repo)
+        try:
+            return await self._call(req, None)
+        except ParseError as exc:
+            await self.audit_denial(req, exc)
+            raise
+
+    async def audit_denial(self, req: ApiRequest, exc: ParseError) -> None:
+        """Record a refused attempt on a PHI class or a cloud function (after the rollback),
+        and the refusals that carry their own entry (a failed link or single sign-on)."""
+        await audit.record_refusal(self.store, req.auth, req.audit_meta(), exc)
+        if exc.code not in audit.DENIED_CODES:
+            return
+        target = _denied_target(self.store, req.method, req.path)
+        if target is not None:
+            await audit.record_denial(
+                self.store,
+                req.auth,
+                req.audit_meta(),
+                entity_type=target[0],
+                entity_id=target[1],
+                code=exc.code,
+                face="rest",
+            )
+
+    async def _call(self, req: ApiRequest, repo: Repository | None) -> Reply:
         return await self._dispatch(req, repo)
 
     async def _dispatch(
         self, req: ApiRequest, repo: Repository | None, *, owned: bool = False
     ) -> Reply:
         """``owned``: ``repo`` is this call's own unit of work (not a transactional batch's)."""
+        observe.note_route(template(req.method, req.path))
         if req.auth.restricted and (req.method, req.path.rstrip("/")) not in RESTRICTED_ALLOWED:
             raise OperationForbidden(
                 "Multi-factor enrolment is required: call enrollMfa and confirmMfa first."
@@ -141,6 +234,10 @@ class Dispatcher:
             return await route.handler(repo, req)
         if repo is not None:
             return await self._run(route, req, repo)
+        if not route.writes:
+            # A read: no transaction; its disclosure is group-committed before it is answered.
+            async with self.store.read_only(req.auth) as reader:
+                return await self._run(route, req, reader)
         async with self.store.unit_of_work(req.auth) as uow:
             return await self._run(route, req, uow)
 
@@ -163,9 +260,16 @@ class Dispatcher:
             async with self.store.unit_of_work(req.auth) as uow:
                 await uow.claim_request_id(req.request_id)
         if req.body.get("transaction") is True:
-            async with self.store.unit_of_work(req.auth) as uow:
-                uow.meta = req.audit_meta()
-                replies = [await self.call(sub, uow) for sub in subs]
+            replies: list[Reply] = []
+            try:
+                async with self.store.unit_of_work(req.auth) as uow:
+                    uow.meta = req.audit_meta()
+                    for sub in subs:
+                        replies.append(await self.call(sub, uow))
+            except ParseError as exc:
+                if len(replies) < len(subs):
+                    await self.audit_denial(subs[len(replies)], exc)
+                raise
             return Reply([{"success": r.body} for r in replies])
         results: list[dict[str, Any]] = []
         for sub in subs:

@@ -7,7 +7,16 @@ from typing import Any
 
 from mindharbor.api.rest.reply import Reply
 from mindharbor.api.rest.request import ApiRequest
-from mindharbor.errors import InvalidClassName, InvalidJSON, InvalidSchemaOperation, Unauthorized
+from mindharbor.errors import (
+    IncorrectType,
+    InvalidClassName,
+    InvalidJSON,
+    InvalidQuery,
+    InvalidSchemaOperation,
+    Unauthorized,
+)
+from mindharbor.security.clp_json import validate_clp
+from mindharbor.storage.codec import pointer_target, type_of
 from mindharbor.storage.repository import Repository
 from mindharbor.storage.schema import (
     SYSTEM_CLASSES,
@@ -16,7 +25,6 @@ from mindharbor.storage.schema import (
     check_field_addable,
     check_field_deletable,
     validate_class_name,
-    validate_clp,
     validate_field_name,
 )
 
@@ -43,6 +51,27 @@ async def get_schema(repo: Repository, req: ApiRequest) -> Reply:
     return Reply(_existing(repo, req.path_params["className"]).to_parse())
 
 
+def _type_name(ftype: str | None, target: str | None) -> str:
+    return f"{ftype}<{target}>" if ftype == "Pointer" else str(ftype)
+
+
+def _new_field(class_name: str, fname: str, spec: Any) -> FieldSpec:
+    """A field declared through /schemas; its ``defaultValue`` must have the field's type
+    (Parse's SchemaController: 111 "schema mismatch for C.f default value; ...")."""
+    validate_field_name(fname)
+    field = FieldSpec.from_json(fname, spec)
+    if field.default is not None:
+        got = type_of(field.default)
+        got_target = pointer_target(field.default) if got == "Pointer" else None
+        if got != field.type or got_target != (field.target_class if got == "Pointer" else None):
+            raise IncorrectType(
+                f"schema mismatch for {class_name}.{fname} default value; expected "
+                f"{_type_name(field.type, field.target_class)} but got "
+                f"{_type_name(got, got_target)}"
+            )
+    return field
+
+
 def _fields_from_body(body: dict[str, Any]) -> dict[str, Any]:
     fields = body.get("fields", {})
     if not isinstance(fields, dict):
@@ -62,34 +91,48 @@ async def create_schema(repo: Repository, req: ApiRequest) -> Reply:
         raise InvalidClassName(f"Invalid classname: {name}")
     fields: dict[str, FieldSpec] = {}
     for fname, spec in _fields_from_body(req.body).items():
-        validate_field_name(fname)
-        fields[fname] = FieldSpec.from_json(fname, spec)
+        fields[fname] = _new_field(str(name), fname, spec)
     schema = ClassSchema(
         name=str(name),
         fields=fields,
-        clp=validate_clp(req.body.get("classLevelPermissions") or {}),
-        indexes=_indexes(req.body.get("indexes"), fields),
+        clp=validate_clp(req.body.get("classLevelPermissions") or {}, fields),
+        indexes=_indexes(req.body.get("indexes"), fields)[0],
     )
     await repo.save_schema(schema, is_new=True)
     return Reply(schema.to_parse())
 
 
-def _indexes(raw: Any, fields: dict[str, FieldSpec]) -> dict[str, dict[str, int]]:
+def _indexes(
+    raw: Any, fields: dict[str, FieldSpec], existing: dict[str, dict[str, int]] | None = None
+) -> tuple[dict[str, dict[str, int]], list[str]]:
+    """The class's indexes after ``raw`` (name → keys, or ``{"__op": "Delete"}``), and the names
+    deleted; Parse's checks and messages (PostgresStorageAdapter ``setIndexesWithSchemaFormat``)."""
+    out = dict(existing or {})
+    deleted: list[str] = []
     if raw is None:
-        return {}
+        return out, deleted
     if not isinstance(raw, dict):
         raise InvalidJSON("indexes must be an object.")
-    out: dict[str, dict[str, int]] = {}
     for name, keys in raw.items():
+        name = str(name)
+        is_delete = isinstance(keys, dict) and keys.get("__op") == "Delete"
+        if name in out and not is_delete:
+            raise InvalidQuery(f"Index {name} exists, cannot update.")
+        if name not in out and is_delete:
+            raise InvalidQuery(f"Index {name} does not exist, cannot delete.")
+        if is_delete:
+            del out[name]
+            deleted.append(name)
+            continue
         if not isinstance(keys, dict) or not keys:
             raise InvalidJSON(f"Index {name} must name fields.")
         for key, direction in keys.items():
             if key not in fields and key not in ("createdAt", "updatedAt", "objectId"):
-                raise InvalidSchemaOperation(f"Field {key} does not exist, cannot add index.")
+                raise InvalidQuery(f"Field {key} does not exist, cannot add index.")
             if direction not in (1, -1):
                 raise InvalidJSON(f"Index {name}: direction must be 1 or -1.")
-        out[str(name)] = keys
-    return out
+        out[name] = keys
+    return out, deleted
 
 
 async def update_schema(repo: Repository, req: ApiRequest) -> Reply:
@@ -102,8 +145,7 @@ async def update_schema(repo: Repository, req: ApiRequest) -> Reply:
             await repo.drop_column(schema, fname)
             del fields[fname]
             continue
-        validate_field_name(fname)
-        new_spec = FieldSpec.from_json(fname, spec)
+        new_spec = _new_field(schema.name, fname, spec)
         existing = schema.field(fname)
         if (
             existing is not None
@@ -115,8 +157,10 @@ async def update_schema(repo: Repository, req: ApiRequest) -> Reply:
         fields[fname] = new_spec
     clp, custom = schema.clp, schema.custom_clp
     if "classLevelPermissions" in req.body:
-        clp, custom = validate_clp(req.body["classLevelPermissions"] or {}), True
-    indexes = {**schema.indexes, **_indexes(req.body.get("indexes"), fields)}
+        clp, custom = validate_clp(req.body["classLevelPermissions"] or {}, fields), True
+    indexes, dropped = _indexes(req.body.get("indexes"), fields, schema.indexes)
+    for index_name in dropped:
+        await repo.drop_index(schema, index_name)
     updated = replace(schema, fields=fields, clp=clp, indexes=indexes, custom_clp=custom)
     await repo.save_schema(updated, is_new=False)
     return Reply(updated.to_parse())

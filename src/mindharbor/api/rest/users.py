@@ -6,7 +6,7 @@ from typing import Any
 
 from mindharbor.api.rest.reply import Reply
 from mindharbor.api.rest.request import ApiRequest
-from mindharbor.auth import accounts
+from mindharbor.auth import accounts, password_reset
 from mindharbor.errors import InvalidSessionToken, ScriptFailed
 from mindharbor.hooks import FunctionRequest
 from mindharbor.storage.repository import Repository
@@ -55,7 +55,7 @@ async def request_password_reset(repo: Repository, req: ApiRequest) -> Reply:
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
     base = base.rstrip("/") + settings.mount_path
     email = req.body.get("email")
-    return Reply(await accounts.request_password_reset(repo, email, base, req.client_ip))
+    return Reply(await password_reset.request_password_reset(repo, email, base, req.client_ip))
 
 
 async def session_me(repo: Repository, req: ApiRequest) -> Reply:
@@ -69,9 +69,11 @@ async def start_job(repo: Repository, req: ApiRequest) -> Reply:
     runner = repo.store.jobs
     if runner is None:
         raise ScriptFailed("Jobs are not available in this process.")
-    status_id = await runner.start_from_api(
-        repo, req.path_params["name"], {**req.params, **req.body}
-    )
+    params = {**req.params, **req.body}
+    name = req.path_params.get("name")
+    if name is None:  # POST /jobs, as the Dashboard's Jobs page sends it (Parse: the body is
+        name = params.get("jobName")  # the job's params, jobName included)
+    status_id = await runner.start_from_api(repo, str(name), params)
     return Reply({}, headers={"X-Parse-Job-Status-Id": status_id})
 
 

@@ -4,10 +4,28 @@ from typing import Any
 
 from mindharbor.domain.audit import writer
 from mindharbor.domain.audit.seal import VerifyReport, seal_pending, verify
-from mindharbor.domain.audit.writer import AUDIT_ACL, flush, record
+from mindharbor.domain.audit.writer import (
+    AUDIT_ACL,
+    DENIED_CODES,
+    flush,
+    record,
+    record_denial,
+    record_refusal,
+)
 from mindharbor.hooks import Hooks, JobRequest
 
-__all__ = ["AUDIT_ACL", "VerifyReport", "flush", "record", "register", "seal_pending", "verify"]
+__all__ = [
+    "AUDIT_ACL",
+    "DENIED_CODES",
+    "VerifyReport",
+    "flush",
+    "record",
+    "record_denial",
+    "record_refusal",
+    "register",
+    "seal_pending",
+    "verify",
+]
 
 
 def register(hooks: Hooks) -> None:

@@ -15,15 +15,12 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
-
-import sqlalchemy as sa
 
 from mindharbor.domain.audit.writer import entry_digest
 from mindharbor.settings import Settings
+from mindharbor.storage import audit_chain as chain
 from mindharbor.storage.codec import iso, utcnow
 from mindharbor.storage.repository import Repository
-from mindharbor.storage.system_tables import audit_seal_table as seals
 
 BLOCK_SIZE = 1000
 GENESIS = "0" * 64
@@ -42,73 +39,39 @@ def block_root(key: bytes, prev_root: str, entries: list[list[str]]) -> str:
     return mac.hexdigest()
 
 
-def _ordered(table: sa.Table) -> Any:
-    return sa.select(table).order_by(table.c.createdAt, table.c.objectId)
-
-
-async def _last_seal(repo: Repository) -> dict[str, Any] | None:
-    row = (
-        (await repo.conn.execute(sa.select(seals).order_by(seals.c.block.desc()).limit(1)))
-        .mappings()
-        .first()
-    )
-    return dict(row) if row else None
-
-
-def _after(table: sa.Table, last_entry: list[str] | None, last_at: Any) -> Any:
-    if last_entry is None:
-        return sa.true()
-    return sa.or_(
-        table.c.createdAt > last_at,
-        sa.and_(table.c.createdAt == last_at, table.c.objectId > last_entry[0]),
-    )
-
-
 async def seal_pending(repo: Repository) -> int:
     """Seal every entry older than the lag into new blocks; returns how many were sealed."""
     settings = repo.store.settings
     schema = repo.schema_or_none("AuditLog")
     if schema is None:
         return 0
-    if repo.store.dialect == "postgresql":  # one sealer at a time across workers
-        await repo.conn.execute(sa.text("SELECT pg_advisory_xact_lock(7315002)"))
+    conn = repo.conn
+    await chain.lock_sealer(conn, repo.store.dialect)
     table = repo.table(schema)
     key = seal_key(settings)
     horizon = utcnow() - timedelta(seconds=settings.audit_seal_lag_seconds)
     sealed = 0
     while True:
-        last = await _last_seal(repo)
-        last_entry = last["entries"][-1] if last else None
+        last = await chain.last_seal(conn)
+        last_id = last["entries"][-1][0] if last else None
         last_at = None
-        if last_entry is not None:
-            last_at = await repo.conn.scalar(
-                sa.select(table.c.createdAt).where(table.c.objectId == last_entry[0])
-            )
+        if last_id is not None:
+            last_at = await chain.entry_time(conn, table, last_id)
             if last_at is None:  # the last sealed entry is gone: verification will say so
                 return sealed
-        rows = (
-            (
-                await repo.conn.execute(
-                    _ordered(table)
-                    .where(table.c.createdAt < horizon, _after(table, last_entry, last_at))
-                    .limit(BLOCK_SIZE)
-                )
-            )
-            .mappings()
-            .all()
+        rows = await chain.entries_to_seal(
+            conn, table, before=horizon, after_at=last_at, after_id=last_id, limit=BLOCK_SIZE
         )
         if not rows:
             return sealed
         entries = [[r["objectId"], r["_hash"]] for r in rows]
         prev_root = last["root"] if last else GENESIS
-        await repo.conn.execute(
-            seals.insert().values(
-                block=(last["block"] + 1) if last else 1,
-                entries=entries,
-                prevRoot=prev_root,
-                root=block_root(key, prev_root, entries),
-                sealedAt=utcnow(),
-            )
+        await chain.append_seal(
+            conn,
+            block=(last["block"] + 1) if last else 1,
+            entries=entries,
+            prev_root=prev_root,
+            root=block_root(key, prev_root, entries),
         )
         sealed += len(rows)
 
@@ -126,45 +89,49 @@ class VerifyReport:
 
 
 async def verify(repo: Repository) -> VerifyReport:
-    """Recompute every digest and seal; report the first altered, removed or inserted entry."""
+    """Recompute every digest and seal; report the first altered, removed or inserted entry.
+
+    Entries and blocks are streamed in the sealing order (one page in memory at a time): a
+    sealed id that is not the next entry is either gone (removed) or further on (then the next
+    entry was inserted into the sealed range)."""
     report = VerifyReport()
     schema = repo.schema_or_none("AuditLog")
     if schema is None:
         return report
+    conn = repo.conn
     table = repo.table(schema)
     key = seal_key(repo.store.settings)
-    rows = (await repo.conn.execute(_ordered(table))).mappings().all()
-    position = {row["objectId"]: i for i, row in enumerate(rows)}
-    for row in rows:
+    async for row in chain.iter_entries(conn, table):
         report.checked += 1
-        if entry_digest(dict(row)) != row["_hash"]:
+        if entry_digest(row) != row["_hash"]:
             report.fail(
                 f"altered entry {row['objectId']} ({row['action']} at "
                 f"{iso(row['createdAt'])}): its content no longer matches its digest"
             )
             return report
-    prev_root, cursor = GENESIS, 0
-    for block in (await repo.conn.execute(sa.select(seals).order_by(seals.c.block))).mappings():
+    prev_root = GENESIS
+    entries = chain.iter_entries(conn, table)
+    async for block in chain.iter_seals(conn):
         report.sealed_blocks += 1
-        entries = block["entries"]
-        if block["prevRoot"] != prev_root or block_root(key, prev_root, entries) != block["root"]:
+        sealed = block["entries"]
+        if block["prevRoot"] != prev_root or block_root(key, prev_root, sealed) != block["root"]:
             report.fail(f"seal block {block['block']} was rewritten (its root does not verify)")
             return report
-        for object_id, digest in entries:
-            index = position.get(object_id)
-            if index is None:
-                report.fail(f"removed entry {object_id} (sealed in block {block['block']})")
+        for object_id, digest in sealed:
+            current = await anext(entries, None)
+            if current is None or current["objectId"] != object_id:
+                if not await chain.entry_exists(conn, table, object_id):
+                    report.fail(f"removed entry {object_id} (sealed in block {block['block']})")
+                elif current is None:
+                    report.fail(f"entry {object_id} is sealed twice (block {block['block']})")
+                else:
+                    report.fail(
+                        f"inserted entry {current['objectId']} ({current['action']}) inside "
+                        f"sealed block {block['block']}"
+                    )
                 return report
-            if index != cursor:
-                extra = rows[cursor]
-                report.fail(
-                    f"inserted entry {extra['objectId']} ({extra['action']}) inside "
-                    f"sealed block {block['block']}"
-                )
-                return report
-            if rows[index]["_hash"] != digest:
+            if current["_hash"] != digest:
                 report.fail(f"altered entry {object_id}: its digest differs from the sealed one")
                 return report
-            cursor += 1
         prev_root = block["root"]
     return report

@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from mindharbor.errors import OperationForbidden
+from mindharbor.errors import OperationForbidden, ParseError
 from mindharbor.hooks import DeleteRequest, Hooks, SaveRequest
 from mindharbor.security.acl import permission_lists
+from mindharbor.security.auth import Auth
+from mindharbor.storage.audit_rows import insert_rows
 from mindharbor.storage.codec import iso, new_object_id, utcnow
 from mindharbor.storage.repository import Repository
+
+if TYPE_CHECKING:
+    from mindharbor.storage.db import Store
 
 AUDIT_ACL = {"role:compliance": {"read": True}, "role:admin": {"read": True}}
 _READERS, _WRITERS = permission_lists(AUDIT_ACL)
@@ -42,6 +47,35 @@ def entry_digest(row: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
+def entry_row(
+    action: str,
+    *,
+    entity_type: str,
+    entity_id: str,
+    summary: str,
+    actor: str | None,
+    metadata: dict[str, Any],
+) -> dict[str, Any]:
+    """One complete AuditLog row (content digest included), ready to insert."""
+    now = utcnow()
+    row: dict[str, Any] = {
+        "objectId": new_object_id(),
+        "createdAt": now,
+        "updatedAt": now,
+        "actor": actor,
+        "entityType": entity_type,
+        "entityId": entity_id,
+        "action": action,
+        "summary": summary,
+        "metadata": metadata,
+        "_acl": AUDIT_ACL,
+        "_rperm": _READERS,
+        "_wperm": _WRITERS,
+    }
+    row["_hash"] = entry_digest(row)
+    return row
+
+
 async def record(
     repo: Repository,
     action: str,
@@ -53,81 +87,120 @@ async def record(
     actor: str | None = None,
 ) -> None:
     """Append one entry in the caller's transaction."""
-    schema = repo.schema_or_none("AuditLog")
-    if schema is None:
-        raise RuntimeError("AuditLog class is missing: run `mindharbor migrate`")
-    now = utcnow()
-    row: dict[str, Any] = {
-        "objectId": new_object_id(),
-        "createdAt": now,
-        "updatedAt": now,
-        "actor": actor if actor is not None else repo.auth.user_id,
-        "entityType": entity_type,
-        "entityId": entity_id,
-        "action": action,
-        "summary": summary,
-        "metadata": {**{k: v for k, v in repo.meta.items() if v is not None}, **(metadata or {})},
-        "_acl": AUDIT_ACL,
-        "_rperm": _READERS,
-        "_wperm": _WRITERS,
-    }
-    row["_hash"] = entry_digest(row)
-    await repo.conn.execute(_insert_into(repo.table(schema)), row)
+    row = entry_row(
+        action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        summary=summary,
+        actor=actor if actor is not None else repo.auth.user_id,
+        metadata={**{k: v for k, v in repo.meta.items() if v is not None}, **(metadata or {})},
+    )
+    await insert_rows(repo, [row])
 
 
-# One INSERT construct per AuditLog table version, executed with the row as parameters: no
-# statement is rebuilt per entry, and its compiled form comes from SQLAlchemy's cache.
-_INSERTS: dict[Any, Any] = {}
+DENIED_CODES = frozenset({101, 119})
 
 
-def _insert_into(table: Any) -> Any:
-    stmt = _INSERTS.get(table)
-    if stmt is None:
-        if len(_INSERTS) > 8:
-            _INSERTS.clear()
-        stmt = _INSERTS[table] = table.insert()
-    return stmt
+async def record_denial(
+    store: Store,
+    auth: Auth,
+    meta: dict[str, Any],
+    *,
+    entity_type: str,
+    entity_id: str,
+    code: int,
+    face: str,
+) -> None:
+    """A refused attempt on PHI (101 or 119), in a transaction of its own: the request's own
+    was rolled back, and a probe of other patients' records must leave a trace (Medplum records
+    these as failed reads). 101 is recorded as "not found or not yours": the caller was told
+    nothing more."""
+    async with store.unit_of_work(Auth.system()) as repo:
+        repo.meta = dict(meta)
+        await record(
+            repo,
+            "access.denied",
+            entity_type=entity_type,
+            entity_id=entity_id,
+            summary=f"Access refused ({code})",
+            metadata={"code": code, "face": face},
+            actor=auth.user_id,
+        )
 
 
-def _query_shape(where: Any) -> Any:
+async def record_refusal(store: Store, auth: Auth, meta: dict[str, Any], exc: ParseError) -> None:
+    """The audit entry a refusal carries (``ParseError.rollback_audit``: a failed link or
+    single sign-on), in a transaction of its own after the request's rollback."""
+    if exc.rollback_audit is None:
+        return
+    async with store.unit_of_work(Auth.system()) as repo:
+        repo.meta = dict(meta)
+        entry = dict(exc.rollback_audit)
+        entry.setdefault("actor", auth.user_id)
+        entry["metadata"] = {**(entry.get("metadata") or {}), "code": exc.code}
+        await record(repo, **entry)
+
+
+def query_shape(where: Any) -> Any:
     """The structure of a ``where`` with every value replaced, so no PHI reaches the log."""
     if isinstance(where, dict):
-        return {k: _query_shape(v) for k, v in sorted(where.items())}
+        return {k: query_shape(v) for k, v in sorted(where.items())}
     if isinstance(where, list):
-        return [_query_shape(v) for v in where[:5]]
+        return [query_shape(v) for v in where[:5]]
     return "?"
 
 
-async def flush(repo: Repository) -> None:
-    """Before commit: one entry for the request's PHI reads, one per write it made."""
+def read_entry(repo: Repository) -> dict[str, Any] | None:
+    """The one ``phi.read`` entry for what the request disclosed, or None."""
     trail = repo.audit_trail
-    for write in trail.writes:
-        await record(
-            repo,
+    if not (trail.reads or trail.counts):
+        return None
+    ids = {cls: sorted(found)[:MAX_IDS_PER_ENTRY] for cls, found in trail.reads.items()}
+    total = sum(len(found) for found in trail.reads.values())
+    classes = sorted(set(trail.reads) | set(trail.counts))
+    first_id = next((i for found in ids.values() for i in found), "*")
+    return entry_row(
+        "phi.read",
+        entity_type=classes[0] if len(classes) == 1 else "multiple",
+        entity_id=first_id if total == 1 else "*",
+        summary=f"Read {total} record(s) of {', '.join(classes)}",
+        actor=repo.auth.user_id,
+        metadata={
+            **{k: v for k, v in repo.meta.items() if v is not None},
+            "ids": ids,
+            "counts": dict(trail.counts),
+            "queries": [query_shape(q) for q in trail.queries[:10]],
+        },
+    )
+
+
+async def flush(repo: Repository) -> None:
+    """Before commit: one entry per write the request made, in its transaction, and one entry
+    for its PHI reads: in the transaction too when it writes, else group-committed by the
+    worker's audit writer (``Store.read_only``) and waited for."""
+    trail = repo.audit_trail
+    rows = [
+        entry_row(
             write["action"],
             entity_type=write["className"],
             entity_id=write["objectId"],
             summary=f"{write['action'].split('.')[-1].capitalize()} {write['className']}",
-            metadata={"fields": write["fields"]},
-        )
-    if trail.reads or trail.counts:
-        ids = {cls: sorted(found)[:MAX_IDS_PER_ENTRY] for cls, found in trail.reads.items()}
-        total = sum(len(found) for found in trail.reads.values())
-        classes = sorted(set(trail.reads) | set(trail.counts))
-        first_id = next((i for found in ids.values() for i in found), "*")
-        await record(
-            repo,
-            "phi.read",
-            entity_type=classes[0] if len(classes) == 1 else "multiple",
-            entity_id=first_id if total == 1 else "*",
-            summary=f"Read {total} record(s) of {', '.join(classes)}",
+            actor=repo.auth.user_id,
             metadata={
-                "ids": ids,
-                "counts": trail.counts,
-                "queries": [_query_shape(q) for q in trail.queries[:10]],
+                **{k: v for k, v in repo.meta.items() if v is not None},
+                "fields": write["fields"],
             },
         )
+        for write in trail.writes
+    ]
+    read = read_entry(repo)
     trail.clear()
+    if repo.read_only:
+        await repo.store.audit_sink.submit([read] if read is not None else [])
+        return
+    if read is not None:
+        rows.append(read)
+    await insert_rows(repo, rows)
 
 
 def register(hooks: Hooks) -> None:

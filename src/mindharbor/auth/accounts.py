@@ -36,7 +36,7 @@ from mindharbor.errors import (
 from mindharbor.hooks import FunctionRequest, Hooks
 from mindharbor.security.auth import Auth
 from mindharbor.security.roles import is_admin
-from mindharbor.storage import invitations
+from mindharbor.storage import auth_identities, invitations
 from mindharbor.storage.codec import iso, utcnow
 from mindharbor.storage.identity import username_key
 from mindharbor.storage.repository import FindQuery, Repository
@@ -438,10 +438,7 @@ async def sso_login(
         }
         raise
     system = repo.system()
-    found = await system.find(
-        "_User", FindQuery(where={f"authData.{name}.id": identity.subject}, limit=1)
-    )
-    user_id = found.results[0]["objectId"] if found.results else None
+    user_id = await auth_identities.holder(repo, name, identity.subject)
     status = 200
     settings = repo.store.settings
     if (
@@ -469,10 +466,16 @@ async def sso_login(
         if identity.email and identity.email_verified:
             body["email"] = identity.email.lower()
             body["emailVerified"] = True
-        created = await system.create("_User", body)
-        user_id = str(created["objectId"])
-        await set_membership(repo, "patient", user_id, member=True)
-        status = 201
+
+        async def create() -> str:
+            return str((await system.create("_User", body))["objectId"])
+
+        user_id, created = await auth_identities.create_unless_held(
+            repo, name, identity.subject, create
+        )
+        if created:
+            await set_membership(repo, "patient", user_id, member=True)
+            status = 201
     await audit.record(
         repo,
         "login.success",

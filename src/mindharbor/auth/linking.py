@@ -33,16 +33,10 @@ from mindharbor.errors import (
 )
 from mindharbor.hooks import SaveRequest
 from mindharbor.security.profile import check_anonymous_login, check_linking
-from mindharbor.storage.repository import FindQuery, Repository
+from mindharbor.storage import auth_identities
+from mindharbor.storage.repository import Repository
 
 ANONYMOUS = "anonymous"
-
-
-async def _holder(repo: Repository, provider: str, subject: str) -> str | None:
-    found = await repo.system().find(
-        "_User", FindQuery(where={f"authData.{provider}.id": subject}, limit=1)
-    )
-    return str(found.results[0]["objectId"]) if found.results else None
 
 
 async def anonymous_user(repo: Repository, data: Any) -> tuple[str, bool]:
@@ -51,19 +45,22 @@ async def anonymous_user(repo: Repository, data: Any) -> tuple[str, bool]:
     subject = data.get("id") if isinstance(data, dict) else None
     if not isinstance(subject, str) or not 8 <= len(subject) <= 128:
         raise UnsupportedService("This authentication method is unsupported.")
-    user_id = await _holder(repo, ANONYMOUS, subject)
+    user_id = await auth_identities.holder(repo, ANONYMOUS, subject)
     if user_id is not None:
         return user_id, False
     if not repo.store.settings.allow_patient_signup:
         raise OperationForbidden("Self sign-up is disabled on this server.")
-    created = await repo.system().create(
-        "_User",
-        {
+
+    async def create() -> str:
+        body = {
             "username": f"anon_{secrets.token_hex(8)}",
             "authData": {ANONYMOUS: {"id": subject}},
-        },
-    )
-    user_id = str(created["objectId"])
+        }
+        return str((await repo.system().create("_User", body))["objectId"])
+
+    user_id, created = await auth_identities.create_unless_held(repo, ANONYMOUS, subject, create)
+    if not created:
+        return user_id, False
     await audit.record(
         repo,
         "user.signup",
@@ -116,7 +113,7 @@ async def _apply_entry(
         raise UnsupportedService(f"This authentication method is unsupported: {name}")
     try:
         identity = await provider.validate(entry if isinstance(entry, dict) else {})
-        holder = await _holder(repo, name, identity.subject)
+        holder = await auth_identities.holder(repo, name, identity.subject)
         if holder is not None and holder != user_id:
             raise AccountAlreadyLinked()
     except ParseError as exc:

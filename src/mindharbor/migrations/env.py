@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from mindharbor.storage.db import VERSION_TABLE
+from mindharbor.storage.migration_steps import VERSION_TABLE
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=None, version_table=VERSION_TABLE)

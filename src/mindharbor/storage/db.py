@@ -9,35 +9,35 @@ caches of schema changes) are queued with ``on_commit`` and run after the commit
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mindharbor.errors import (
     ParseError,
 )
 from mindharbor.security.auth import Auth
 from mindharbor.settings import Settings
-from mindharbor.storage import geo, regex, textsearch
+from mindharbor.storage import auth_identities
 from mindharbor.storage.audit_sink import AuditSink
 from mindharbor.storage.dberrors import outage, sqlstate, translate_db_error
+from mindharbor.storage.engines import create_engine, create_raw_pool
 from mindharbor.storage.identity import EVERYONE, backfill_username_keys, read_epoch
 from mindharbor.storage.identity_cache import IdentityCache, PostgresFeed
 from mindharbor.storage.lazy import LazyConnection
+from mindharbor.storage.migration_steps import (
+    SealerLock,
+    alembic_current,
+    index_names,
+    quote,
+    run_alembic,
+)
 from mindharbor.storage.repository import ChangeEvent, Repository
 from mindharbor.storage.schema import ClassSchema, load_builtin_classes, merge_builtin
 from mindharbor.storage.shapes import ShapeCache
@@ -47,23 +47,6 @@ from mindharbor.storage.triggers import FileRefs, NoTriggers, TriggerSource
 from mindharbor.storage.tx import TxConnection
 
 log = logging.getLogger(__name__)
-
-
-def _json_dumps(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-
-
-def _passthrough(text: str) -> str:
-    return text
-
-
-def _json_loads(text: str) -> Any:
-    """orjson for speed; the standard library for what orjson refuses (integers beyond 64
-    bits, which PostgreSQL's JSONB can hold)."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
 
 
 class Store:
@@ -101,71 +84,19 @@ class Store:
         self._loaded_at = 0.0
         # SQLite allows one writer; serialising our own transactions avoids busy-waiting threads.
         self._sqlite_lock = asyncio.Lock() if self.dialect == "sqlite" else None
-        self.engine = self._create_engine()
+        self.engine = create_engine(settings)
         # The audit writer's own connection (PostgreSQL): requests waiting for their batch
         # never compete with it for the request pool. SQLite has one writer anyway.
         self.audit_engine = (
-            self._create_engine(pool_size=1, max_overflow=0)
+            create_engine(settings, pool_size=1, max_overflow=0)
             if self.dialect == "postgresql"
             else self.engine
         )
 
-    def _create_engine(
-        self, pool_size: int | None = None, max_overflow: int | None = None
-    ) -> AsyncEngine:
-        url = self.settings.sqlalchemy_url
-        if self.dialect == "sqlite":
-            path = url.split(":///", 1)[1]
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_async_engine(
-                url, json_serializer=_json_dumps, connect_args={"timeout": 30}
-            )
-            _configure_sqlite(engine)
-            return engine
-        return create_async_engine(
-            url,
-            json_serializer=_json_dumps,
-            json_deserializer=_json_loads,
-            pool_size=self.settings.db_pool_size if pool_size is None else pool_size,
-            max_overflow=self.settings.db_max_overflow if max_overflow is None else max_overflow,
-            connect_args={
-                "server_settings": {
-                    "statement_timeout": str(self.settings.statement_timeout_ms),
-                    "idle_in_transaction_session_timeout": "60000",
-                }
-            },
-        )
-
     async def start_raw_pool(self) -> None:
         """PostgreSQL: the asyncpg pool compiled shapes run on (``storage/shapes.py``)."""
-        if self.dialect != "postgresql" or self.raw_pool is not None:
-            return
-        import asyncpg  # type: ignore[import-untyped]
-
-        async def init(conn: Any) -> None:
-            # As SQLAlchemy's dialect does: parameters arrive serialised by the statement's
-            # bind processors (so they pass through), results are decoded here.
-            for name in ("json", "jsonb"):
-                await conn.set_type_codec(
-                    name, encoder=_passthrough, decoder=_json_loads, schema="pg_catalog"
-                )
-
-        async def keep(conn: Any) -> None:
-            """Its statements leave no session state (no SET, LISTEN or advisory lock), so a
-            returned connection needs no reset query: one round trip less per read."""
-
-        dsn = "postgresql://" + self.settings.sqlalchemy_url.split("://", 1)[1]
-        self.raw_pool = await asyncpg.create_pool(
-            dsn,
-            min_size=2,
-            max_size=self.settings.db_pool_size,
-            init=init,
-            reset=keep,
-            server_settings={
-                "statement_timeout": str(self.settings.statement_timeout_ms),
-                "idle_in_transaction_session_timeout": "60000",
-            },
-        )
+        if self.dialect == "postgresql" and self.raw_pool is None:
+            self.raw_pool = await create_raw_pool(self.settings)
 
     async def start_identity_feed(self) -> None:
         """PostgreSQL: start listening for identity changes (until then, nothing is cached)."""
@@ -280,10 +211,10 @@ class Store:
         for attempt in range(1, _MIGRATE_ATTEMPTS + 1):
             try:
                 async with self.engine.begin() as conn:
-                    before_ddl = _SealerLock(self.dialect)
+                    before_ddl = SealerLock(self.dialect)
                     if self.dialect == "postgresql":
                         await conn.execute(sa.text("SELECT pg_advisory_xact_lock(7315001)"))
-                    await conn.run_sync(_run_alembic, before_ddl)
+                    await conn.run_sync(run_alembic, before_ddl)
                     await self._sync_builtin_classes(conn, before_ddl)
                 break
             except sa.exc.DBAPIError as exc:
@@ -297,9 +228,9 @@ class Store:
         """Whether the database has every migration of this version (``migrate`` would do
         nothing to the server tables): a worker that does not migrate checks this."""
         async with self.engine.connect() as conn:
-            return bool(await conn.run_sync(_alembic_current))
+            return bool(await conn.run_sync(alembic_current))
 
-    async def _sync_builtin_classes(self, conn: AsyncConnection, before_ddl: _SealerLock) -> None:
+    async def _sync_builtin_classes(self, conn: AsyncConnection, before_ddl: SealerLock) -> None:
         stored = {
             name: ClassSchema.from_store(name, data)
             for name, data, _ in (await conn.execute(sa.select(schema_table))).all()
@@ -329,6 +260,7 @@ class Store:
                 await conn.execute(sa.text(statement))
         for statement in BOOKING_GUARDS[self.dialect]:  # checks first, in SQL
             await conn.execute(sa.text(statement))
+        await auth_identities.ensure(conn, self.dialect, before_ddl)
 
     def _ensure_tables(
         self,
@@ -352,13 +284,13 @@ class Store:
                     col_type = column.type.compile(dialect=sync_conn.dialect)
                     sync_conn.execute(
                         sa.text(
-                            f"ALTER TABLE {_quote(sync_conn, table.name)} "
-                            f"ADD COLUMN {_quote(sync_conn, column.name)} {col_type}"
+                            f"ALTER TABLE {quote(sync_conn, table.name)} "
+                            f"ADD COLUMN {quote(sync_conn, column.name)} {col_type}"
                         )
                     )
-            index_names = _index_names(sync_conn, inspector, table.name)
+            existing = index_names(sync_conn, inspector, table.name)
             for index in table.indexes:
-                if index.name not in index_names:
+                if index.name not in existing:
                     if before_ddl is not None:
                         before_ddl(sync_conn)
                     index.create(sync_conn)  # names read above; ddl_if still applies
@@ -519,7 +451,6 @@ SQLITE_APPEND_ONLY_TRIGGERS = [
     for op in ("UPDATE", "DELETE")
 ]
 _MIGRATE_ATTEMPTS = 5
-VERSION_TABLE = "_alembic_version"  # also in migrations/env.py
 
 
 # No provider is booked twice at once (domain/appointments.py): an exclusion constraint checked at
@@ -538,94 +469,3 @@ BOOKING_GUARDS: dict[str, list[str]] = {
     ],
     "sqlite": [],  # one writer at a time: the hook's check is atomic there
 }
-
-
-def _index_names(sync_conn: sa.Connection, inspector: Any, table_name: str) -> set[str]:
-    """The table's index names. SQLite's reflection skips expression indexes (a GeoPoint's
-    lat/lng index) with a warning, so its catalogue is read directly."""
-    if sync_conn.dialect.name == "sqlite":
-        rows = sync_conn.execute(
-            sa.text("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = :t"),
-            {"t": table_name},
-        )
-        return {str(row[0]) for row in rows}
-    return {str(i["name"]) for i in inspector.get_indexes(table_name)}
-
-
-def _quote(conn: sa.Connection, name: str) -> str:
-    return conn.dialect.identifier_preparer.quote(name)
-
-
-class _SealerLock:
-    """Takes the audit sealer's lock once, before a migration's first DDL statement.
-
-    A migration that changes nothing never takes it (a seal of a long backlog may hold it for
-    a while, and a starting worker should not wait for that)."""
-
-    def __init__(self, dialect: str) -> None:
-        self.needed = dialect == "postgresql"
-
-    def __call__(self, sync_conn: sa.Connection) -> None:
-        if self.needed:
-            sync_conn.execute(sa.text("SELECT pg_advisory_xact_lock(7315002)"))
-            self.needed = False
-
-
-def _alembic_current(sync_conn: sa.Connection) -> bool:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(__file__).parent.parent / "migrations"))
-    context = MigrationContext.configure(sync_conn, opts={"version_table": VERSION_TABLE})
-    heads = set(ScriptDirectory.from_config(cfg).get_heads())
-    return set(context.get_current_heads()) == heads
-
-
-def _run_alembic(sync_conn: sa.Connection, before_ddl: _SealerLock) -> None:
-    cfg = Config()
-    script_location = str(Path(__file__).parent.parent / "migrations")
-    cfg.set_main_option("script_location", script_location)
-    cfg.attributes["connection"] = sync_conn
-    context = MigrationContext.configure(sync_conn, opts={"version_table": VERSION_TABLE})
-    current = set(context.get_current_heads())
-    if current == set(ScriptDirectory.from_config(cfg).get_heads()):
-        return
-    before_ddl(sync_conn)
-    command.upgrade(cfg, "head")
-
-
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    """WAL for concurrent readers, FULL sync so an acknowledged write survives a crash,
-    ``BEGIN IMMEDIATE`` so a transaction that will write never fails half-way on a lock, and an
-    RE2-backed ``REGEXP`` (SQLAlchemy's default uses Python's backtracking ``re``)."""
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None
-        cursor = dbapi_conn.cursor()
-        for pragma in (
-            "journal_mode=WAL",
-            "synchronous=FULL",
-            "foreign_keys=ON",
-            "busy_timeout=30000",
-        ):
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
-
-        async def register(raw: Any) -> None:
-            await raw.create_function("regexp", 2, regex.sqlite_regexp, deterministic=True)
-            # The exact geo tests (storage/geo_sql.py); the same code the live-query matcher runs.
-            await raw.create_function("mh_geo_radians", 4, geo.sqlite_radians, deterministic=True)
-            await raw.create_function("mh_geo_contains", 3, geo.sqlite_contains, deterministic=True)
-            # $text's fallback (storage/textsearch.py): whole words, no stemming.
-            for name, fn in (
-                ("mh_text_match", textsearch.sqlite_match),
-                ("mh_text_score", textsearch.sqlite_score),
-            ):
-                await raw.create_function(name, 2, fn, deterministic=True)
-
-        dbapi_conn.run_async(register)
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: sa.Connection) -> None:
-        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
-            return  # a read-only repository: no transaction, no writer lock
-        conn.exec_driver_sql("BEGIN IMMEDIATE")

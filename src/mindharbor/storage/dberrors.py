@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from mindharbor.errors import (
+    AccountAlreadyLinked,
     DuplicateValue,
     IncorrectType,
     InvalidJSON,
@@ -74,6 +75,14 @@ def outage(exc: BaseException) -> ServiceUnavailable | None:
     return None
 
 
+def unique_violation(exc: BaseException) -> ParseError:
+    """A unique key refused a write: 208 for a second holder of one sign-in identity
+    (``storage/auth_identities.py``), Parse's 137 for any other."""
+    if "_authidentity" in str(_original(exc)).lower():
+        return AccountAlreadyLinked()
+    return DuplicateValue()
+
+
 def translate_db_error(exc: BaseException) -> ParseError | None:
     """Map the database errors a client can provoke to Parse errors (never their raw text)."""
     down = outage(exc)
@@ -89,7 +98,7 @@ def translate_db_error(exc: BaseException) -> ParseError | None:
     if state == "23P01":  # an exclusion constraint: only BOOKING_GUARDS has one
         return ValidationFailed("The provider is already booked at that time.")
     if state == "23505" or "unique constraint" in text:
-        return DuplicateValue()
+        return unique_violation(exc)
     if state in ("22003", "22P02") or "out of range" in text:
         return IncorrectType("A value is out of range for its field.")
     if state in ("22021", "22P05") or "0x00" in text or "unicode escape" in text:

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mindharbor.errors import DuplicateValue, OperationForbidden, ParseError
+from mindharbor.errors import OperationForbidden, ParseError
 from mindharbor.security.auth import Auth
 from mindharbor.security.policy import AccessPolicy
 from mindharbor.storage import identity
+from mindharbor.storage.dberrors import unique_violation
 from mindharbor.storage.encoder import ParseEncoder
 from mindharbor.storage.records import AuditTrail, ChangeEvent
 from mindharbor.storage.schema import ClassSchema
@@ -165,7 +166,7 @@ class RepositoryBase:
         try:
             await self.conn.execute(stmt, params)
         except sa.exc.IntegrityError as exc:
-            raise DuplicateValue() from exc
+            raise unique_violation(exc) from exc
 
     async def _apply_relations(self, schema: ClassSchema, owner: str, changes: list[Any]) -> None:
         if schema.name == "_Role" and changes:

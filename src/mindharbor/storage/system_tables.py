@@ -75,6 +75,13 @@ emergency_grant_table = sa.Table(
     sa.Column("createdAt", sa.DateTime, nullable=False),
     sa.Column("expiresAt", sa.DateTime, nullable=False),
 )
+auth_identity_table = sa.Table(  # kept by triggers on _User; see storage/auth_identities.py
+    "_AuthIdentity",
+    _metadata,
+    sa.Column("provider", sa.Text, primary_key=True),
+    sa.Column("subject", sa.Text, primary_key=True),
+    sa.Column("userId", sa.String(32), nullable=False),
+)
 global_config_table = sa.Table(  # one row, objectId "1"; see storage/global_config.py
     "_GlobalConfig",
     _metadata,

@@ -97,7 +97,7 @@ class _Ref:
     def selectable_from(self, spec: FieldSpec) -> bool:
         return False
 
-    def _regex_sql(self, expr: Any, re2_pattern: str, pg_pattern: str) -> Clause:
+    def _regex_sql(self, expr: ColumnElement[Any], re2_pattern: str, pg_pattern: str) -> Clause:
         if self.c.pg:
             return expr.op("~")(sa.literal(pg_pattern, sa.Text))
         return expr.op("REGEXP")(sa.literal(re2_pattern, sa.Text))
@@ -131,9 +131,11 @@ class _MissingRef(_Ref):
 class _ColumnRef(_Ref):
     """A scalar column: String, Number, Boolean, Date, Pointer (stores the objectId), Bytes."""
 
-    def __init__(self, compiler: WhereCompiler, column: Any, spec: FieldSpec) -> None:
+    def __init__(
+        self, compiler: WhereCompiler, column: ColumnElement[Any], spec: FieldSpec
+    ) -> None:
         super().__init__(compiler)
-        self.col = column
+        self.col: ColumnElement[Any] = column
         self.spec = spec
 
     def _operand(self, value: Any) -> Any:
@@ -146,7 +148,8 @@ class _ColumnRef(_Ref):
             return sa.false()
         if operand is None:
             return self.col.is_(None)
-        return self.col == operand
+        equal: Clause = self.col == operand
+        return equal
 
     def ne(self, value: Any) -> Clause:
         operand = self._operand(value)
@@ -165,7 +168,7 @@ class _ColumnRef(_Ref):
     def in_(self, values: list[Any]) -> Clause:
         operands = [self._operand(v) for v in values]
         wanted = [o for o in operands if o is not NO_MATCH and o is not None]
-        clause = self.col.in_(wanted) if wanted else sa.false()
+        clause: Clause = self.col.in_(wanted) if wanted else sa.false()
         if any(o is None for o in operands):
             clause = sa.or_(clause, self.col.is_(None))
         return clause
@@ -192,9 +195,9 @@ class _ColumnRef(_Ref):
 class _JsonRef(_Ref):
     """A whole Object/File/GeoPoint/Polygon column: equality and existence only."""
 
-    def __init__(self, compiler: WhereCompiler, column: Any) -> None:
+    def __init__(self, compiler: WhereCompiler, column: ColumnElement[Any]) -> None:
         super().__init__(compiler)
-        self.col = column
+        self.col: ColumnElement[Any] = column
 
     def eq(self, value: Any) -> Clause:
         if value is None:
@@ -202,7 +205,8 @@ class _JsonRef(_Ref):
         if isinstance(value, dict) and value.get("__type") == "Polygon":
             value = geo.polygon_operand(value)
         if self.c.pg:
-            return self.col == _json_literal(value)
+            equal: Clause = self.col == _json_literal(value)
+            return equal
         text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
         return sa.func.json(self.col) == sa.func.json(text)
 
@@ -218,7 +222,9 @@ class _JsonRef(_Ref):
 class _ArrayRef(_JsonRef):
     """An Array column: a scalar operand means "some element equals it", as in Mongo."""
 
-    def _element_match(self, elem: Any, elem_type: Any, value: Any) -> Clause:
+    def _element_match(
+        self, elem: ColumnElement[Any], elem_type: ColumnElement[Any], value: Any
+    ) -> Clause:
         """SQLite: does one ``json_each`` element equal ``value``?"""
         if isinstance(value, bool):
             return elem_type == ("true" if value else "false")
@@ -316,9 +322,11 @@ class _ArrayRef(_JsonRef):
 class _PathRef(_Ref):
     """``field.a.b`` inside an Object column; compares only values of the operand's JSON type."""
 
-    def __init__(self, compiler: WhereCompiler, column: Any, path: list[str]) -> None:
+    def __init__(
+        self, compiler: WhereCompiler, column: ColumnElement[Any], path: list[str]
+    ) -> None:
         super().__init__(compiler)
-        self.col = column
+        self.col: ColumnElement[Any] = column
         self.path = path
 
     def _pg_path(self, extra: list[str] | None = None) -> Any:
@@ -328,7 +336,7 @@ class _PathRef(_Ref):
         parts = self.path + (extra or [])
         return "$" + "".join('."' + p.replace('"', '""') + '"' for p in parts)
 
-    def _json(self, extra: list[str] | None = None) -> Any:
+    def _json(self, extra: list[str] | None = None) -> ColumnElement[Any]:
         return self.col.op("#>")(self._pg_path(extra))
 
     def _text(self, extra: list[str] | None = None) -> Any:
@@ -367,7 +375,8 @@ class _PathRef(_Ref):
         typed = self._typed(value)
         if typed is None:
             if self.c.pg:
-                return self._json() == _json_literal(value)
+                equal: Clause = self._json() == _json_literal(value)
+                return equal
             text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
             return sa.func.json(self._text()) == sa.func.json(text)
         guard, (expr, operand) = typed

@@ -4,13 +4,22 @@ built-in roles (``myRoles``), and record numbers for self-registered patients.""
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from mindharbor.domain.audit.seal import seal_pending
+from mindharbor.domain.audit.writer import entry_row, insert_rows
+from mindharbor.security.auth import Auth
+from mindharbor.storage import audit_index
+from mindharbor.storage.codec import iso, new_object_id, utcnow
 from tests.domain.clinic import Clinic, clinic
-from tests.support import pointer
+from tests.support import make_settings, open_store, pointer
 
 
 @pytest.fixture
@@ -34,6 +43,38 @@ def test_patient_sees_staff_reads_of_their_chart_and_nothing_else(team: Clinic) 
     assert set(entry) == {"at", "from", "roles", "name", "what", "purpose"}  # no ids, no metadata
     # Asking is itself recorded.
     assert team.entries(action="disclosures.view", entityId=team.patient)
+
+
+def test_a_read_behind_a_busy_clinics_newer_activity_is_still_listed(
+    backend_url: str, backend: str, tmp_path: Path
+) -> None:
+    """The history used to look only at the newest 1,000 chart-related entries of the whole
+    clinic: in a busy clinic, a read of this chart an hour ago had already fallen out. Sealing
+    indexes each disclosure by patient, so it is found however much happened since."""
+    with clinic(backend_url, backend, tmp_path, audit_seal_lag_seconds=0) as c:
+        read = c.api.get(f"/classes/PatientProfile/{c.patient}", headers=c.as_("provider"))
+        assert read.status_code == 200
+        other = c.api.create(
+            "PatientProfile",
+            {
+                "user": pointer("_User", c.users["other"]),
+                "medicalRecordNumber": uuid.uuid4().hex,
+                "displayName": "Another patient",
+            },
+        )
+        reads = [{"method": "GET", "path": f"/classes/PatientProfile/{other}"}] * 50
+        for _ in range(21):  # 1,050 newer reads of another chart, one audit entry each
+            batch = c.api.post("/batch", {"requests": reads}, headers=c.as_("admin"))
+            assert batch.status_code == 200 and "error" not in batch.text, batch.text[:300]
+        sealed = c.api.post("/jobs/sealAuditLog", {}, master=True)
+        assert sealed.status_code == 200, sealed.text
+        deadline = time.monotonic() + 30
+        while True:
+            entries = c.call("patient", "myAccessHistory").json()["result"]["entries"]
+            if entries or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert [(e["roles"], e["what"]) for e in entries] == [(["provider"], "viewed 1 record(s)")]
 
 
 def test_emergency_access_is_listed_with_its_purpose(team: Clinic) -> None:
@@ -83,3 +124,64 @@ def test_a_self_registered_profile_gets_a_record_number(team: Clinic) -> None:
     ).json()
     assert profile["medicalRecordNumber"].startswith("MH-")
     assert len(profile["medicalRecordNumber"]) == 13  # MH- and ten random characters
+
+
+@pytest.mark.anyio
+async def test_sealing_indexes_each_disclosure_by_the_patients_it_concerns(
+    fresh_backend_url: str, tmp_path: Path
+) -> None:
+    """Reads name records; the index names their patients: a Message and an assessment of two
+    charts in one read, an emergency grant by its profile. Writes, reads of no chart and records
+    that no longer exist add nothing."""
+    settings = make_settings(fresh_backend_url, tmp_path, audit_seal_lag_seconds=0)
+    async with open_store(settings) as store:
+        async with store.unit_of_work(Auth.system()) as repo:
+            system, now = repo.system(), utcnow()
+            first, second, message, assessment = (new_object_id() for _ in range(4))
+            user = pointer("_User", new_object_id())
+            for profile in (first, second):
+                body = {"user": user, "medicalRecordNumber": profile, "displayName": "P"}
+                await system.restore(
+                    "PatientProfile", profile, body, created_at=now, updated_at=now
+                )
+            records = (
+                (
+                    "Message",
+                    message,
+                    first,
+                    {"conversationId": "c", "body": "b", "from": user, "to": user},
+                ),
+                (
+                    "IntakeAssessment",
+                    assessment,
+                    second,
+                    {"assessor": user, "assessmentDate": {"__type": "Date", "iso": iso(now)}},
+                ),
+            )
+            for cls, object_id, patient, body in records:
+                body = {**body, "patient": pointer("PatientProfile", patient)}
+                await system.restore(cls, object_id, body, created_at=now, updated_at=now)
+            ids = {"Message": [message, new_object_id()], "IntakeAssessment": [assessment]}
+            rows = [
+                _entry("phi.read", "multiple", "*", {"ids": ids}),
+                _entry("emergency.access", "PatientProfile", second, {}),
+                _entry("phi.update", "Message", message, {"fields": ["body"]}),
+                _entry(
+                    "phi.read", "_User", user["objectId"], {"ids": {"_User": [user["objectId"]]}}
+                ),
+            ]
+            await insert_rows(repo, rows)
+        async with store.unit_of_work(Auth.system()) as repo:
+            assert await seal_pending(repo) == len(rows)
+        async with store.unit_of_work(Auth.system()) as repo:
+            since = now - timedelta(days=1)
+            read, grant = rows[0]["objectId"], rows[1]["objectId"]
+            assert await audit_index.entry_ids(repo, first, since, 10) == [read]
+            assert set(await audit_index.entry_ids(repo, second, since, 10)) == {read, grant}
+            assert await audit_index.entry_ids(repo, second, now + timedelta(days=1), 10) == []
+
+
+def _entry(action: str, kind: str, entity: str, metadata: dict[str, Any]) -> dict[str, Any]:
+    return entry_row(
+        action, entity_type=kind, entity_id=entity, summary="s", actor="u1", metadata=metadata
+    )

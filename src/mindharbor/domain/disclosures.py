@@ -5,8 +5,10 @@ their record, and the audit verification result for admins and compliance.
 patient cannot read (it is for compliance and admins): the server reads it and discloses only
 what concerns the caller's own chart, with staff named by their roles and, for providers, their
 public display name. It never returns the audit entries themselves (their metadata holds
-request details and ids of other records). It looks back over a bounded window of recent
-entries (``HISTORY_SCAN``), newest first; an older access is in the compliance log.
+request details and ids of other records). It finds the entries through the audit log's patient
+index (``storage/audit_index.py``, built as entries are sealed, a few minutes after they are
+written), plus the newest ``HISTORY_SCAN`` chart-related entries for those not sealed yet; it
+looks back ``HISTORY_DAYS``.
 
 ``verifyAudit`` runs the same check as ``mindharbor verify-audit`` for an admin or compliance
 officer, so the audit viewer can show its result.
@@ -22,12 +24,14 @@ from mindharbor.domain.careteam import PATIENT_RECORDS
 from mindharbor.errors import OperationForbidden, ScriptFailed
 from mindharbor.hooks import FunctionRequest, Hooks
 from mindharbor.security.roles import care_team_role, may_review_compliance
-from mindharbor.storage import identity
+from mindharbor.storage import audit_index, identity
 from mindharbor.storage.codec import iso, utcnow
 from mindharbor.storage.repository import FindQuery, Repository
 
 HISTORY_DAYS = 365
-HISTORY_SCAN = 1000  # audit entries examined per call, newest first
+HISTORY_SCAN = 1000  # unindexed (recent) audit entries examined per call, newest first
+HISTORY_INDEXED = 2000  # indexed entries of the patient read per call, newest first
+ENTRIES_PER_QUERY = 500
 RECORDS_PER_CLASS = 1000
 SHOWN = 200
 SITTING = timedelta(minutes=10)
@@ -118,14 +122,13 @@ def _instant(value: Any) -> datetime:
     return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
 
 
-async def access_history(request: FunctionRequest) -> dict[str, Any]:
-    """``myAccessHistory``: staff reads of the caller's chart, newest first (read-only)."""
-    repo = request.repo
-    profile = await _own_profile(repo)
-    profile_id = str(profile["objectId"])
-    ids = await _record_ids(repo, profile_id)
-    since = utcnow() - timedelta(days=HISTORY_DAYS)
-    entries = await repo.system().find(
+async def _entries(
+    repo: Repository, profile_id: str, since: datetime
+) -> tuple[list[dict[str, Any]], set[str]]:
+    """(the disclosures that may concern the chart, newest first; ids of those the index
+    says do). Indexed entries are sealed ones; the recent scan covers those not sealed yet."""
+    system = repo.system()
+    recent = await system.find(
         "AuditLog",
         FindQuery(
             where={
@@ -138,13 +141,38 @@ async def access_history(request: FunctionRequest) -> dict[str, Any]:
             limit=HISTORY_SCAN,
         ),
     )
+    found = {str(e["objectId"]): dict(e) for e in recent.results}
+    indexed = await audit_index.entry_ids(repo, profile_id, since, HISTORY_INDEXED)
+    missing = [i for i in indexed if i not in found]
+    for start in range(0, len(missing), ENTRIES_PER_QUERY):
+        chunk = missing[start : start + ENTRIES_PER_QUERY]
+        rows = await system.find(
+            "AuditLog", FindQuery(where={"objectId": {"$in": chunk}}, limit=len(chunk))
+        )
+        found.update((str(e["objectId"]), dict(e)) for e in rows.results)
+    ordered = sorted(
+        found.values(), key=lambda e: (_instant(e["createdAt"]), e["objectId"]), reverse=True
+    )
+    return ordered, set(indexed)
+
+
+async def access_history(request: FunctionRequest) -> dict[str, Any]:
+    """``myAccessHistory``: staff reads of the caller's chart, newest first (read-only)."""
+    repo = request.repo
+    profile = await _own_profile(repo)
+    profile_id = str(profile["objectId"])
+    ids = await _record_ids(repo, profile_id)
+    since = utcnow() - timedelta(days=HISTORY_DAYS)
+    entries, indexed = await _entries(repo, profile_id, since)
     people: dict[str, dict[str, Any]] = {}
     shown: list[dict[str, Any]] = []
-    for entry in entries.results:
+    for entry in entries:
         actor = _actor_id(entry.get("actor"))
         if actor is None or actor == repo.auth.user_id:
             continue
         count = _touches(entry, ids)
+        if entry["objectId"] in indexed:  # known to concern this chart, maybe older records
+            count = max(count, 1)
         if not count:
             continue
         if actor not in people:

@@ -75,6 +75,14 @@ emergency_grant_table = sa.Table(
     sa.Column("createdAt", sa.DateTime, nullable=False),
     sa.Column("expiresAt", sa.DateTime, nullable=False),
 )
+audit_patient_table = sa.Table(  # built by the audit sealer; see storage/audit_index.py
+    "_AuditPatient",
+    _metadata,
+    sa.Column("patientId", sa.String(32), primary_key=True),
+    sa.Column("entryId", sa.String(32), primary_key=True),
+    sa.Column("createdAt", sa.DateTime, nullable=False),
+    sa.Index("ix__AuditPatient_patient_time", "patientId", "createdAt"),
+)
 auth_identity_table = sa.Table(  # kept by triggers on _User; see storage/auth_identities.py
     "_AuthIdentity",
     _metadata,

@@ -7,6 +7,8 @@ stay open), in ``(createdAt, objectId)`` order, and seals them into a block whos
 every root, so it finds an entry that was altered, removed from or inserted into a sealed range,
 and a block that was rewritten — even by someone who can write the database but lacks the key.
 Entries newer than the last seal are checked for alteration only until they are sealed.
+Sealing also indexes each disclosure by the patients it concerns (``patients.py``), in the same
+transaction, for the patient's own accounting of disclosures.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import hmac
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from mindharbor.domain.audit.patients import index_block
 from mindharbor.domain.audit.writer import entry_digest
 from mindharbor.settings import Settings
 from mindharbor.storage import audit_chain as chain
@@ -65,6 +68,7 @@ async def seal_pending(repo: Repository) -> int:
         if not rows:
             return sealed
         entries = [[r["objectId"], r["_hash"]] for r in rows]
+        await index_block(repo, rows)  # whose charts the sealed disclosures concern
         prev_root = last["root"] if last else GENESIS
         await chain.append_seal(
             conn,

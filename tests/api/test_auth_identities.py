@@ -25,7 +25,7 @@ from joserfc.jwk import RSAKey
 from mindharbor.security.auth import Auth
 from mindharbor.storage import auth_identities
 from mindharbor.storage.db import Store
-from tests.api.identity_helpers import identity_server, sign_up
+from tests.api.identity_helpers import PASSWORD, identity_server, sign_up
 from tests.api.test_sso_login import jwks, oidc_settings, signing_key, subject
 from tests.auth.test_oidc import JwksServer, sign
 from tests.support import LiveServer, ParseClient, make_settings, open_store
@@ -186,3 +186,30 @@ async def test_a_first_log_in_that_loses_the_race_signs_in_to_the_winner(
             assert not racing.done()
         assert await racing == (won, False)
         assert await _holder(store, sub) == won
+
+
+def test_concurrent_sign_ups_of_one_name_or_email_answer_as_parse(
+    compat_server: LiveServer,
+) -> None:
+    """A sign-up that loses the race on the username or email key answers 202/203, as one that
+    came second (it answered 137 "duplicate value" on PostgreSQL)."""
+    name, email = f"race_{uuid.uuid4().hex[:10]}", f"race_{uuid.uuid4().hex[:10]}@example.org"
+    same_name = [
+        {"username": name, "password": PASSWORD, "email": f"{name}_{n}@example.org"}
+        for n in range(RACERS)
+    ]
+    same_email = [
+        {"username": f"{name}_{n}", "password": PASSWORD, "email": email} for n in range(RACERS)
+    ]
+    for bodies, code in ((same_name, 202), (same_email, 203)):
+        responses = asyncio.run(_sign_ups(compat_server, bodies))
+        codes = sorted(r.status_code for r in responses)
+        assert codes == [201] + [400] * (RACERS - 1), [r.text for r in responses]
+        refused = {r.json()["code"] for r in responses if r.status_code == 400}
+        assert refused == {code}, [r.text for r in responses]
+
+
+async def _sign_ups(server: LiveServer, bodies: list[dict[str, Any]]) -> list[httpx.Response]:
+    headers = {"X-Parse-Application-Id": server.app_id}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60) as http:
+        return await asyncio.gather(*(http.post("/users", json=body) for body in bodies))

@@ -11,11 +11,13 @@ import sqlalchemy as sa
 from mindharbor.errors import (
     AccountAlreadyLinked,
     DuplicateValue,
+    EmailTaken,
     IncorrectType,
     InvalidJSON,
     InvalidQuery,
     ParseError,
     ServiceUnavailable,
+    UsernameTaken,
     ValidationFailed,
 )
 
@@ -75,11 +77,23 @@ def outage(exc: BaseException) -> ServiceUnavailable | None:
     return None
 
 
+# A unique key's name (PostgreSQL) or columns (SQLite) in the lower-cased message -> the error
+# Parse answers when that key refuses a write, so a sign-up that loses a race answers as one
+# that came second (202/203), not with the generic 137.
+_UNIQUE_KEYS: tuple[tuple[tuple[str, ...], type[ParseError]], ...] = (
+    (("_authidentity",), AccountAlreadyLinked),  # storage/auth_identities.py
+    (("uq__user_username", "_user.username", "_user._username_key"), UsernameTaken),
+    (("uq__user_email", "_user.email"), EmailTaken),
+)
+
+
 def unique_violation(exc: BaseException) -> ParseError:
-    """A unique key refused a write: 208 for a second holder of one sign-in identity
-    (``storage/auth_identities.py``), Parse's 137 for any other."""
-    if "_authidentity" in str(_original(exc)).lower():
-        return AccountAlreadyLinked()
+    """The Parse error for a write a unique key refused: 208 for a second holder of one sign-in
+    identity, 202/203 for a taken username/email, 137 for any other key."""
+    text = str(_original(exc)).lower()
+    for markers, error in _UNIQUE_KEYS:
+        if any(marker in text for marker in markers):
+            return error()
     return DuplicateValue()
 
 

@@ -7,17 +7,19 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from mindharbor.domain.audit.seal import seal_pending
 from mindharbor.domain.audit.writer import entry_row, insert_rows
 from mindharbor.security.auth import Auth
 from mindharbor.storage import audit_index
 from mindharbor.storage.codec import iso, new_object_id, utcnow
+from mindharbor.storage.db import Store
 from tests.domain.clinic import Clinic, clinic
 from tests.support import make_settings, open_store, pointer
 
@@ -173,12 +175,31 @@ async def test_sealing_indexes_each_disclosure_by_the_patients_it_concerns(
             await insert_rows(repo, rows)
         async with store.unit_of_work(Auth.system()) as repo:
             assert await seal_pending(repo) == len(rows)
+        await _assert_indexed(store, now, first, second, rows)
+        # As if those blocks had been sealed by a version without the index: later sealing runs
+        # index them from the blocks' entry lists.
         async with store.unit_of_work(Auth.system()) as repo:
-            since = now - timedelta(days=1)
-            read, grant = rows[0]["objectId"], rows[1]["objectId"]
-            assert await audit_index.entry_ids(repo, first, since, 10) == [read]
-            assert set(await audit_index.entry_ids(repo, second, since, 10)) == {read, grant}
-            assert await audit_index.entry_ids(repo, second, now + timedelta(days=1), 10) == []
+            await repo.conn.execute(sa.text('DELETE FROM "_AuditPatient"'))
+            await repo.conn.execute(
+                sa.text(
+                    'UPDATE "_AuditIndexBackfill" SET "throughBlock" = 0, '
+                    '"untilBlock" = (SELECT MAX(block) FROM "_AuditSeal")'
+                )
+            )
+        async with store.unit_of_work(Auth.system()) as repo:
+            assert await seal_pending(repo) == 0
+        await _assert_indexed(store, now, first, second, rows)
+
+
+async def _assert_indexed(
+    store: Store, now: datetime, first: str, second: str, rows: list[dict[str, Any]]
+) -> None:
+    async with store.unit_of_work(Auth.system()) as repo:
+        since = now - timedelta(days=1)
+        read, grant = rows[0]["objectId"], rows[1]["objectId"]
+        assert await audit_index.entry_ids(repo, first, since, 10) == [read]
+        assert set(await audit_index.entry_ids(repo, second, since, 10)) == {read, grant}
+        assert await audit_index.entry_ids(repo, second, now + timedelta(days=1), 10) == []
 
 
 def _entry(action: str, kind: str, entity: str, metadata: dict[str, Any]) -> dict[str, Any]:

@@ -83,6 +83,13 @@ audit_patient_table = sa.Table(  # built by the audit sealer; see storage/audit_
     sa.Column("createdAt", sa.DateTime, nullable=False),
     sa.Index("ix__AuditPatient_patient_time", "patientId", "createdAt"),
 )
+audit_index_backfill_table = sa.Table(  # one row, id 1: blocks sealed before the index existed
+    "_AuditIndexBackfill",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("throughBlock", sa.Integer, nullable=False),  # indexed up to this block
+    sa.Column("untilBlock", sa.Integer, nullable=False),  # the last block sealed before
+)
 auth_identity_table = sa.Table(  # kept by triggers on _User; see storage/auth_identities.py
     "_AuthIdentity",
     _metadata,

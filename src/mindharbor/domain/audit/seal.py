@@ -22,10 +22,12 @@ from mindharbor.domain.audit.patients import index_block
 from mindharbor.domain.audit.writer import entry_digest
 from mindharbor.settings import Settings
 from mindharbor.storage import audit_chain as chain
+from mindharbor.storage import audit_index
 from mindharbor.storage.codec import iso, utcnow
 from mindharbor.storage.repository import Repository
 
 BLOCK_SIZE = 1000
+LEGACY_BLOCKS_PER_RUN = 5  # blocks sealed before the patient index existed, indexed per run
 GENESIS = "0" * 64
 
 
@@ -53,6 +55,12 @@ async def seal_pending(repo: Repository) -> int:
     table = repo.table(schema)
     key = seal_key(settings)
     horizon = utcnow() - timedelta(seconds=settings.audit_seal_lag_seconds)
+    for _ in range(LEGACY_BLOCKS_PER_RUN):
+        legacy = await audit_index.legacy_block(repo, table)
+        if legacy is None:
+            break
+        await index_block(repo, legacy[1])
+        await audit_index.legacy_done(repo, legacy[0])
     sealed = 0
     while True:
         last = await chain.last_seal(conn)

@@ -8,14 +8,16 @@ time stamped once), each hit by several requests at the same moment; both backen
 
 from __future__ import annotations
 
+import json
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.domain.clinic import Clinic, clinic
+from tests.domain.clinic import Clinic, clinic, make_user
 from tests.support import pointer
 
 NOW = {"__type": "Date", "iso": "2031-03-01T10:00:00.000Z"}
@@ -159,3 +161,32 @@ def test_receipts_move_forward_once(c: Clinic) -> None:
     message = c.api.get(f"/classes/Message/{sent.json()['objectId']}", master=True).json()
     assert message["status"] == "read" and message["isRead"] is True
     assert message["deliveredAt"]["iso"] <= message["readAt"]["iso"]
+
+
+def test_concurrent_profile_creations_make_one_chart(c: Clinic) -> None:
+    """Creating a PatientProfile checks that the account has none; on PostgreSQL two concurrent
+    creations both found none and the patient's record was split over two charts. The account
+    is now locked before the check."""
+    user_id, _ = make_user(c.api, "patient")
+    url = f"{c.api.server.url}/classes/PatientProfile"
+    headers = {"X-Parse-Application-Id": c.api.server.app_id, **c.as_("admin")}
+    racers = 12
+
+    def create(n: int) -> Callable[[], httpx.Response]:
+        body = {
+            "user": pointer("_User", user_id),
+            "medicalRecordNumber": f"MRN-{uuid.uuid4().hex}",
+            "displayName": f"Chart {n}",
+        }
+        return lambda: httpx.post(url, json=body, headers=headers, timeout=60)
+
+    replies = _at_once([create(n) for n in range(racers)])
+    assert sorted(r.status_code for r in replies) == [201] + [400] * (racers - 1)
+    assert {r.json()["code"] for r in replies if r.status_code == 400} == {142}
+    where = {"user": pointer("_User", user_id)}
+    found = c.api.get(
+        "/classes/PatientProfile",
+        master=True,
+        params={"where": json.dumps(where), "count": "1", "limit": "0"},
+    )
+    assert found.json()["count"] == 1

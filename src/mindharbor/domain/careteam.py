@@ -201,6 +201,9 @@ def register(hooks: Hooks) -> None:
         if request.is_new:
             if not is_admin(auth) and user_id != auth.user_id:
                 raise OperationForbidden("Patients can only create their own profile.")
+            # Lock the account first: two concurrent creations would each find no profile and
+            # split the patient's record over two charts (seen on PostgreSQL).
+            await request.repo.system().raw_row("_User", "objectId", user_id, lock=True)
             existing = await request.repo.system().find(
                 "PatientProfile", FindQuery(where={"user": _user_pointer(user_id)}, limit=1)
             )

@@ -30,7 +30,7 @@ from mindharbor.storage.repository import FindQuery, Repository
 
 HISTORY_DAYS = 365
 HISTORY_SCAN = 1000  # unindexed (recent) audit entries examined per call, newest first
-HISTORY_INDEXED = 2000  # indexed entries of the patient read per call, newest first
+HISTORY_INDEXED = 5000  # indexed entries of the chart read per call (no metadata), newest first
 ENTRIES_PER_QUERY = 500
 RECORDS_PER_CLASS = 1000
 SHOWN = 200
@@ -124,9 +124,10 @@ def _instant(value: Any) -> datetime:
 
 async def _entries(
     repo: Repository, profile_id: str, since: datetime
-) -> tuple[list[dict[str, Any]], set[str]]:
-    """(the disclosures that may concern the chart, newest first; ids of those the index
-    says do). Indexed entries are sealed ones; the recent scan covers those not sealed yet."""
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """(the disclosures that may concern the chart, newest first; for those the index says do,
+    how many of its records each named). Indexed entries are sealed ones, read without their
+    metadata (the index counted the records); the recent scan covers those not sealed yet."""
     system = repo.system()
     recent = await system.find(
         "AuditLog",
@@ -142,18 +143,23 @@ async def _entries(
         ),
     )
     found = {str(e["objectId"]): dict(e) for e in recent.results}
-    indexed = await audit_index.entry_ids(repo, profile_id, since, HISTORY_INDEXED)
+    indexed = dict(await audit_index.entries(repo, profile_id, since, HISTORY_INDEXED))
     missing = [i for i in indexed if i not in found]
     for start in range(0, len(missing), ENTRIES_PER_QUERY):
         chunk = missing[start : start + ENTRIES_PER_QUERY]
         rows = await system.find(
-            "AuditLog", FindQuery(where={"objectId": {"$in": chunk}}, limit=len(chunk))
+            "AuditLog",
+            FindQuery(
+                where={"objectId": {"$in": chunk}},
+                keys=["actor", "action", "createdAt"],
+                limit=len(chunk),
+            ),
         )
         found.update((str(e["objectId"]), dict(e)) for e in rows.results)
     ordered = sorted(
         found.values(), key=lambda e: (_instant(e["createdAt"]), e["objectId"]), reverse=True
     )
-    return ordered, set(indexed)
+    return ordered, indexed
 
 
 async def access_history(request: FunctionRequest) -> dict[str, Any]:
@@ -170,9 +176,7 @@ async def access_history(request: FunctionRequest) -> dict[str, Any]:
         actor = _actor_id(entry.get("actor"))
         if actor is None or actor == repo.auth.user_id:
             continue
-        count = _touches(entry, ids)
-        if entry["objectId"] in indexed:  # known to concern this chart, maybe older records
-            count = max(count, 1)
+        count = indexed.get(entry["objectId"]) or _touches(entry, ids)
         if not count:
             continue
         if actor not in people:

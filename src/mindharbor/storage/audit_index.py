@@ -1,4 +1,4 @@
-"""The audit log's patient index: ``_AuditPatient (patientId, entryId, createdAt)``.
+"""The audit log's patient index: ``_AuditPatient (patientId, entryId, createdAt, records)``.
 
 An audit entry names the records a request disclosed (``metadata.ids``), not whose charts they
 belong to; a patient's accounting of disclosures needs the latter. The sealer
@@ -26,25 +26,29 @@ from mindharbor.storage.system_tables import (
 _CHUNK = 500
 
 
-async def add(repo: Repository, rows: list[tuple[str, str, datetime]]) -> None:
-    """Index (patient id, entry id, entry time) rows; each pair is added once by the sealer."""
+async def add(repo: Repository, rows: list[tuple[str, str, datetime, int]]) -> None:
+    """Index (patient id, entry id, entry time, records of the chart named) rows; each pair is
+    added once by the sealer."""
     if rows:
         await repo.conn.execute(
             audit_patient_table.insert(),
-            [{"patientId": p, "entryId": e, "createdAt": at} for p, e, at in rows],
+            [{"patientId": p, "entryId": e, "createdAt": at, "records": n} for p, e, at, n in rows],
         )
 
 
-async def entry_ids(repo: Repository, patient_id: str, since: datetime, limit: int) -> list[str]:
-    """Ids of the newest indexed entries concerning ``patient_id`` since ``since``."""
+async def entries(
+    repo: Repository, patient_id: str, since: datetime, limit: int
+) -> list[tuple[str, int]]:
+    """(entry id, records of the chart it names) of the newest indexed entries concerning
+    ``patient_id`` since ``since``."""
     table = audit_patient_table
     stmt = (
-        sa.select(table.c.entryId)
+        sa.select(table.c.entryId, table.c.records)
         .where(table.c.patientId == patient_id, table.c.createdAt >= since)
         .order_by(table.c.createdAt.desc())
         .limit(limit)
     )
-    return [str(i) for i in (await repo.conn.execute(stmt)).scalars().all()]
+    return [(str(e), int(n)) for e, n in (await repo.conn.execute(stmt)).all()]
 
 
 async def legacy_block(

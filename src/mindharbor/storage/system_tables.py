@@ -81,6 +81,7 @@ audit_patient_table = sa.Table(  # built by the audit sealer; see storage/audit_
     sa.Column("patientId", sa.String(32), primary_key=True),
     sa.Column("entryId", sa.String(32), primary_key=True),
     sa.Column("createdAt", sa.DateTime, nullable=False),
+    sa.Column("records", sa.Integer, nullable=False),  # how many of the chart's records it names
     sa.Index("ix__AuditPatient_patient_time", "patientId", "createdAt"),
 )
 audit_index_backfill_table = sa.Table(  # one row, id 1: blocks sealed before the index existed

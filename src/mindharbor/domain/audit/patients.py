@@ -69,12 +69,14 @@ async def index_block(repo: Repository, entries: list[dict[str, Any]]) -> int:
         for cls, ids in by_class.items():
             wanted.setdefault(cls, set()).update(ids)
     owners = {cls: await _patients_of(repo, cls, ids) for cls, ids in wanted.items()}
-    rows: list[tuple[str, str, datetime]] = []
+    rows: list[tuple[str, str, datetime, int]] = []
     for entry in disclosures:
         entry_id = str(entry["objectId"])
-        patients = {
-            owners[cls][i] for cls, ids in named[entry_id].items() for i in ids if i in owners[cls]
-        }
-        rows.extend((p, entry_id, entry["createdAt"]) for p in sorted(patients))
+        records: dict[str, int] = {}
+        for cls, ids in named[entry_id].items():
+            for record in ids & owners[cls].keys():
+                patient = owners[cls][record]
+                records[patient] = records.get(patient, 0) + 1
+        rows.extend((p, entry_id, entry["createdAt"], n) for p, n in sorted(records.items()))
     await audit_index.add(repo, rows)
     return len(rows)

@@ -21,6 +21,7 @@ def upgrade() -> None:
         sa.Column("patientId", sa.String(32), primary_key=True),
         sa.Column("entryId", sa.String(32), primary_key=True),
         sa.Column("createdAt", sa.DateTime, nullable=False),
+        sa.Column("records", sa.Integer, nullable=False),
     )
     op.create_index("ix__AuditPatient_patient_time", "_AuditPatient", ["patientId", "createdAt"])
     op.create_table(

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from mindharbor.domain.audit.seal import seal_pending
-from mindharbor.domain.audit.writer import entry_row, insert_rows
+from mindharbor.domain.audit.writer import entry_digest, entry_row, insert_rows
 from mindharbor.security.auth import Auth
 from mindharbor.storage import audit_index
 from mindharbor.storage.codec import iso, new_object_id, utcnow
@@ -41,7 +41,7 @@ def test_patient_sees_staff_reads_of_their_chart_and_nothing_else(team: Clinic) 
     assert len(entries) == 1, entries
     (entry,) = entries
     assert entry["roles"] == ["provider"] and entry["purpose"] == "care team"
-    assert entry["what"] == "viewed 1 record(s)"
+    assert entry["what"] == "viewed your record"
     assert set(entry) == {"at", "from", "roles", "name", "what", "purpose"}  # no ids, no metadata
     # Asking is itself recorded.
     assert team.entries(action="disclosures.view", entityId=team.patient)
@@ -76,7 +76,7 @@ def test_a_read_behind_a_busy_clinics_newer_activity_is_still_listed(
             if entries or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
-        assert [(e["roles"], e["what"]) for e in entries] == [(["provider"], "viewed 1 record(s)")]
+        assert [(e["roles"], e["what"]) for e in entries] == [(["provider"], "viewed your record")]
 
 
 def test_emergency_access_is_listed_with_its_purpose(team: Clinic) -> None:
@@ -129,53 +129,70 @@ def test_a_self_registered_profile_gets_a_record_number(team: Clinic) -> None:
 
 
 @pytest.mark.anyio
-async def test_sealing_indexes_each_disclosure_by_the_patients_it_concerns(
+async def test_sealing_indexes_sittings_on_each_chart(
     fresh_backend_url: str, tmp_path: Path
 ) -> None:
-    """Reads name records; the index names their patients: a Message and an assessment of two
-    charts in one read, an emergency grant by its profile. Writes, reads of no chart and records
-    that no longer exist add nothing."""
+    """Reads name records; the index records who began a sitting on whose chart: one read of a
+    Message and an assessment of two charts, a second read of the same chart within ten
+    minutes (same sitting), one eleven minutes after the first (a new one), and an emergency
+    grant (its own). Writes, reads of no chart, the patient's own reads, reads without an actor
+    and records that no longer exist add nothing."""
     settings = make_settings(fresh_backend_url, tmp_path, audit_seal_lag_seconds=0)
     async with open_store(settings) as store:
+        first, second, message, assessment = (new_object_id() for _ in range(4))
+        first_user, second_user, staff = (new_object_id() for _ in range(3))
         async with store.unit_of_work(Auth.system()) as repo:
             system, now = repo.system(), utcnow()
-            first, second, message, assessment = (new_object_id() for _ in range(4))
-            user = pointer("_User", new_object_id())
-            for profile in (first, second):
-                body = {"user": user, "medicalRecordNumber": profile, "displayName": "P"}
+            for profile, user in ((first, first_user), (second, second_user)):
+                body = {
+                    "user": pointer("_User", user),
+                    "medicalRecordNumber": profile,
+                    "displayName": "P",
+                }
                 await system.restore(
                     "PatientProfile", profile, body, created_at=now, updated_at=now
                 )
+            staff_pointer = pointer("_User", staff)
+            parties = {"from": staff_pointer, "to": staff_pointer}
             records = (
-                (
-                    "Message",
-                    message,
-                    first,
-                    {"conversationId": "c", "body": "b", "from": user, "to": user},
-                ),
+                ("Message", message, first, {"conversationId": "c", "body": "b", **parties}),
                 (
                     "IntakeAssessment",
                     assessment,
                     second,
-                    {"assessor": user, "assessmentDate": {"__type": "Date", "iso": iso(now)}},
+                    {"assessmentDate": _date(now), "assessor": staff_pointer},
                 ),
             )
             for cls, object_id, patient, body in records:
                 body = {**body, "patient": pointer("PatientProfile", patient)}
                 await system.restore(cls, object_id, body, created_at=now, updated_at=now)
-            ids = {"Message": [message, new_object_id()], "IntakeAssessment": [assessment]}
+            base = now - timedelta(hours=1)
+            both = {"Message": [message, new_object_id()], "IntakeAssessment": [assessment]}
             rows = [
-                _entry("phi.read", "multiple", "*", {"ids": ids}),
-                _entry("emergency.access", "PatientProfile", second, {}),
-                _entry("phi.update", "Message", message, {"fields": ["body"]}),
+                _entry(base, staff, "phi.read", "multiple", "*", {"ids": both}),
+                _entry(base + timedelta(minutes=5), staff, "phi.read", "Message", message, {}),
+                _entry(base + timedelta(minutes=11), staff, "phi.read", "Message", message, {}),
                 _entry(
-                    "phi.read", "_User", user["objectId"], {"ids": {"_User": [user["objectId"]]}}
+                    base + timedelta(minutes=12),
+                    staff,
+                    "emergency.access",
+                    "PatientProfile",
+                    second,
+                    {},
                 ),
+                _entry(base, staff, "phi.update", "Message", message, {"fields": ["body"]}),
+                _entry(base, staff, "phi.read", "_User", staff, {"ids": {"_User": [staff]}}),
+                _entry(base, first_user, "phi.read", "Message", message, {}),
+                _entry(base, None, "phi.read", "IntakeAssessment", assessment, {}),
             ]
             await insert_rows(repo, rows)
         async with store.unit_of_work(Auth.system()) as repo:
             assert await seal_pending(repo) == len(rows)
-        await _assert_indexed(store, now, first, second, rows)
+        expected = {
+            first: [(rows[2]["objectId"], False), (rows[0]["objectId"], False)],
+            second: [(rows[3]["objectId"], True), (rows[0]["objectId"], False)],
+        }
+        await _assert_sittings(store, base, staff, expected)
         # As if those blocks had been sealed by a version without the index: later sealing runs
         # index them from the blocks' entry lists.
         async with store.unit_of_work(Auth.system()) as repo:
@@ -188,22 +205,36 @@ async def test_sealing_indexes_each_disclosure_by_the_patients_it_concerns(
             )
         async with store.unit_of_work(Auth.system()) as repo:
             assert await seal_pending(repo) == 0
-        await _assert_indexed(store, now, first, second, rows)
+        await _assert_sittings(store, base, staff, expected)
 
 
-async def _assert_indexed(
-    store: Store, now: datetime, first: str, second: str, rows: list[dict[str, Any]]
+async def _assert_sittings(
+    store: Store, base: datetime, staff: str, expected: dict[str, list[tuple[str, bool]]]
 ) -> None:
     async with store.unit_of_work(Auth.system()) as repo:
-        since = now - timedelta(days=1)
-        read, grant = rows[0]["objectId"], rows[1]["objectId"]
-        # The read named one record of each chart (and one that is gone); the grant the profile.
-        assert await audit_index.entries(repo, first, since, 10) == [(read, 1)]
-        assert set(await audit_index.entries(repo, second, since, 10)) == {(read, 1), (grant, 1)}
-        assert await audit_index.entries(repo, second, now + timedelta(days=1), 10) == []
+        for patient, sittings in expected.items():
+            found = await audit_index.sittings(repo, patient, base - timedelta(days=1), 10)
+            assert [(s.entry_id, s.emergency) for s in found] == sittings
+            assert {s.actor_id for s in found} == {staff}
+            later = await audit_index.sittings(repo, patient, base + timedelta(minutes=13), 10)
+            assert later == []
 
 
-def _entry(action: str, kind: str, entity: str, metadata: dict[str, Any]) -> dict[str, Any]:
-    return entry_row(
-        action, entity_type=kind, entity_id=entity, summary="s", actor="u1", metadata=metadata
+def _date(at: datetime) -> dict[str, str]:
+    return {"__type": "Date", "iso": iso(at)}
+
+
+def _entry(
+    at: datetime,
+    actor: str | None,
+    action: str,
+    kind: str,
+    entity: str,
+    metadata: dict[str, Any],
+) -> dict[str, Any]:
+    row = entry_row(
+        action, entity_type=kind, entity_id=entity, summary="s", actor=actor, metadata=metadata
     )
+    row["createdAt"] = row["updatedAt"] = at
+    row["_hash"] = entry_digest(row)
+    return row

@@ -5,10 +5,10 @@ their record, and the audit verification result for admins and compliance.
 patient cannot read (it is for compliance and admins): the server reads it and discloses only
 what concerns the caller's own chart, with staff named by their roles and, for providers, their
 public display name. It never returns the audit entries themselves (their metadata holds
-request details and ids of other records). It finds the entries through the audit log's patient
+request details and ids of other records). It reads the sittings of the audit log's patient
 index (``storage/audit_index.py``, built as entries are sealed, a few minutes after they are
-written), plus the newest ``HISTORY_SCAN`` chart-related entries for those not sealed yet; it
-looks back ``HISTORY_DAYS``.
+written), plus the newest ``HISTORY_SCAN`` chart-related entries for those not sealed yet, and
+looks back ``HISTORY_DAYS``; a staff member's reads within ten minutes are one row.
 
 ``verifyAudit`` runs the same check as ``mindharbor verify-audit`` for an admin or compliance
 officer, so the audit viewer can show its result.
@@ -16,25 +16,25 @@ officer, so the audit viewer can show its result.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from mindharbor.domain import audit
+from mindharbor.domain.audit.patients import SITTING
 from mindharbor.domain.careteam import PATIENT_RECORDS
 from mindharbor.errors import OperationForbidden, ScriptFailed
 from mindharbor.hooks import FunctionRequest, Hooks
 from mindharbor.security.roles import care_team_role, may_review_compliance
 from mindharbor.storage import audit_index, identity
-from mindharbor.storage.codec import iso, utcnow
+from mindharbor.storage.codec import iso, parse_iso, utcnow
 from mindharbor.storage.repository import FindQuery, Repository
 
 HISTORY_DAYS = 365
 HISTORY_SCAN = 1000  # unindexed (recent) audit entries examined per call, newest first
-HISTORY_INDEXED = 5000  # indexed entries of the chart read per call (no metadata), newest first
-ENTRIES_PER_QUERY = 500
+HISTORY_INDEXED = 2000  # sittings of the patient index read per call, newest first
 RECORDS_PER_CLASS = 1000
 SHOWN = 200
-SITTING = timedelta(minutes=10)
 ACCESS_ACTIONS = ("phi.read", "emergency.access")
 STAFF_ROLES = ("provider", "admin", "compliance")
 
@@ -103,33 +103,43 @@ async def _who(repo: Repository, user_id: str, profile_id: str) -> dict[str, Any
     }
 
 
-def _visit(
-    last: dict[str, Any] | None, actor: str, entry: dict[str, Any], emergency: bool
-) -> dict[str, Any] | None:
-    """The listed row this entry belongs to: the same person's reads within one sitting
+def _visit(last: dict[str, Any] | None, read: _Read) -> dict[str, Any] | None:
+    """The listed row this read belongs to: the same person's reads within one sitting
     (``SITTING``) are one row, as a patient would describe a visit to their chart."""
-    if last is None or last["actor"] != actor or last["emergency"] or emergency:
+    if last is None or last["actor"] != read.actor or last["emergency"] or read.emergency:
         return None
-    if _instant(last["from"]) - _instant(entry["createdAt"]) > SITTING:
+    if last["from"] - read.at > SITTING:
         return None
     return last
 
 
 def _instant(value: Any) -> datetime:
+    """An entry's time as stored (naive UTC), whether encoded as a string or a Date."""
     if isinstance(value, datetime):
         return value
-    text = value.get("iso") if isinstance(value, dict) else str(value)
-    return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return parse_iso(value.get("iso") if isinstance(value, dict) else value)
 
 
-async def _entries(
-    repo: Repository, profile_id: str, since: datetime
-) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """(the disclosures that may concern the chart, newest first; for those the index says do,
-    how many of its records each named). Indexed entries are sealed ones, read without their
-    metadata (the index counted the records); the recent scan covers those not sealed yet."""
-    system = repo.system()
-    recent = await system.find(
+@dataclass
+class _Read:
+    """One disclosure of the chart: a sitting from the index, or a recent entry not sealed yet."""
+
+    entry_id: str
+    actor: str
+    at: datetime
+    emergency: bool
+
+
+async def _reads(repo: Repository, profile_id: str, since: datetime) -> list[_Read]:
+    """The chart's disclosures to others than the patient, newest first: the index's sittings,
+    and the recent entries (newest ``HISTORY_SCAN`` that can concern a chart) naming its
+    records, which include those not sealed yet."""
+    reads = {
+        s.entry_id: _Read(s.entry_id, s.actor_id, s.at, s.emergency)
+        for s in await audit_index.sittings(repo, profile_id, since, HISTORY_INDEXED)
+    }
+    ids = await _record_ids(repo, profile_id)
+    recent = await repo.system().find(
         "AuditLog",
         FindQuery(
             where={
@@ -142,24 +152,17 @@ async def _entries(
             limit=HISTORY_SCAN,
         ),
     )
-    found = {str(e["objectId"]): dict(e) for e in recent.results}
-    indexed = dict(await audit_index.entries(repo, profile_id, since, HISTORY_INDEXED))
-    missing = [i for i in indexed if i not in found]
-    for start in range(0, len(missing), ENTRIES_PER_QUERY):
-        chunk = missing[start : start + ENTRIES_PER_QUERY]
-        rows = await system.find(
-            "AuditLog",
-            FindQuery(
-                where={"objectId": {"$in": chunk}},
-                keys=["actor", "action", "createdAt"],
-                limit=len(chunk),
-            ),
-        )
-        found.update((str(e["objectId"]), dict(e)) for e in rows.results)
-    ordered = sorted(
-        found.values(), key=lambda e: (_instant(e["createdAt"]), e["objectId"]), reverse=True
+    for entry in recent.results:
+        actor, entry_id = _actor_id(entry.get("actor")), str(entry["objectId"])
+        if actor is not None and entry_id not in reads and _touches(entry, ids):
+            emergency = entry.get("action") == "emergency.access"
+            reads[entry_id] = _Read(entry_id, actor, _instant(entry["createdAt"]), emergency)
+    own = repo.auth.user_id
+    return sorted(
+        (r for r in reads.values() if r.actor != own),
+        key=lambda r: (r.at, r.entry_id),
+        reverse=True,
     )
-    return ordered, indexed
 
 
 async def access_history(request: FunctionRequest) -> dict[str, Any]:
@@ -167,50 +170,36 @@ async def access_history(request: FunctionRequest) -> dict[str, Any]:
     repo = request.repo
     profile = await _own_profile(repo)
     profile_id = str(profile["objectId"])
-    ids = await _record_ids(repo, profile_id)
     since = utcnow() - timedelta(days=HISTORY_DAYS)
-    entries, indexed = await _entries(repo, profile_id, since)
     people: dict[str, dict[str, Any]] = {}
     shown: list[dict[str, Any]] = []
-    for entry in entries:
-        actor = _actor_id(entry.get("actor"))
-        if actor is None or actor == repo.auth.user_id:
-            continue
-        count = indexed.get(entry["objectId"]) or _touches(entry, ids)
-        if not count:
-            continue
-        if actor not in people:
-            people[actor] = await _who(repo, actor, profile_id)
-        emergency = entry.get("action") == "emergency.access"
-        visit = _visit(shown[-1] if shown else None, actor, entry, emergency)
-        if visit is not None:  # one more read in the same sitting: counted, not listed again
-            visit["records"] += count
-            visit["from"] = entry["createdAt"]
+    for read in await _reads(repo, profile_id, since):
+        visit = _visit(shown[-1] if shown else None, read)
+        if visit is not None:  # more reads in the same sitting: one row
+            visit["from"] = read.at
             continue
         if len(shown) >= SHOWN:
             break
-        who = people[actor]
+        if read.actor not in people:
+            people[read.actor] = await _who(repo, read.actor, profile_id)
+        who = people[read.actor]
         shown.append(
             {
-                "actor": actor,
-                "at": entry["createdAt"],
-                "from": entry["createdAt"],
+                "actor": read.actor,
+                "at": read.at,
+                "from": read.at,
                 "roles": who["roles"],
                 "name": who["name"],
-                "emergency": emergency,
-                "records": count,
+                "emergency": read.emergency,
                 "purpose": "emergency access"
-                if emergency
+                if read.emergency
                 else ("care team" if who["onCareTeam"] else None),
             }
         )
     for row in shown:
-        row["what"] = (
-            "emergency access granted"
-            if row.pop("emergency")
-            else f"viewed {row['records']} record(s)"
-        )
-        del row["actor"], row["records"]
+        row["what"] = "emergency access granted" if row.pop("emergency") else "viewed your record"
+        row["at"], row["from"] = iso(row["at"]), iso(row["from"])
+        del row["actor"]
     await audit.record(
         repo,
         "disclosures.view",

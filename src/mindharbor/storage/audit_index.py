@@ -1,16 +1,20 @@
-"""The audit log's patient index: ``_AuditPatient (patientId, entryId, createdAt, records)``.
+"""The audit log's patient index: who viewed which patient's chart, one row per sitting.
 
 An audit entry names the records a request disclosed (``metadata.ids``), not whose charts they
-belong to; a patient's accounting of disclosures needs the latter. The sealer
-(``domain/audit/seal.py``) resolves each entry it seals to the patients it concerns and adds the
-rows here in the sealing transaction, so every sealed entry is indexed exactly once and the
-request path pays nothing; blocks sealed before the index existed are indexed a few per
-sealing run (``legacy_block`` / ``legacy_done``). The index only points at entries: what a
-patient is shown is read from the entries themselves, whose content ``verify-audit`` checks.
+belong to, and a clinician's screen that polls writes one every few seconds; a patient's
+accounting of disclosures needs "who, which chart, when". The sealer (``domain/audit/seal.py``)
+resolves each disclosure it seals to the patients it concerns and records a *sitting* here
+(patient, staff member, first entry, start; emergency grants each their own) when none of the
+same pair began in the ten minutes before, in the sealing transaction: the request path pays
+nothing, and a polling screen adds one row per chart per ten minutes, not one per poll. Blocks
+sealed before the index existed are indexed a few per sealing run (``legacy_block`` /
+``legacy_done``). The index is derived from sealed entries, whose content ``verify-audit``
+checks; each row names the entry it began with.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,29 +30,75 @@ from mindharbor.storage.system_tables import (
 _CHUNK = 500
 
 
-async def add(repo: Repository, rows: list[tuple[str, str, datetime, int]]) -> None:
-    """Index (patient id, entry id, entry time, records of the chart named) rows; each pair is
-    added once by the sealer."""
-    if rows:
+@dataclass(frozen=True)
+class Sitting:
+    patient_id: str
+    entry_id: str  # the sitting's first entry
+    actor_id: str
+    at: datetime  # when it began
+    emergency: bool
+
+
+async def add(repo: Repository, sittings: list[Sitting]) -> None:
+    if sittings:
         await repo.conn.execute(
             audit_patient_table.insert(),
-            [{"patientId": p, "entryId": e, "createdAt": at, "records": n} for p, e, at, n in rows],
+            [
+                {
+                    "patientId": s.patient_id,
+                    "entryId": s.entry_id,
+                    "actorId": s.actor_id,
+                    "createdAt": s.at,
+                    "emergency": s.emergency,
+                }
+                for s in sittings
+            ],
         )
 
 
-async def entries(
-    repo: Repository, patient_id: str, since: datetime, limit: int
-) -> list[tuple[str, int]]:
-    """(entry id, records of the chart it names) of the newest indexed entries concerning
-    ``patient_id`` since ``since``."""
+async def latest_starts(
+    repo: Repository, pairs: set[tuple[str, str]]
+) -> dict[tuple[str, str], datetime]:
+    """When the latest (non-emergency) sitting of each (patient, staff member) pair began."""
+    table, ordered, found = audit_patient_table, sorted(pairs), {}
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        stmt = (
+            sa.select(
+                table.c.patientId,
+                table.c.actorId,
+                sa.func.max(table.c.createdAt, type_=sa.DateTime),
+            )
+            .where(
+                sa.tuple_(table.c.patientId, table.c.actorId).in_(chunk),
+                table.c.emergency.is_(False),
+            )
+            .group_by(table.c.patientId, table.c.actorId)
+        )
+        for patient, actor, at in (await repo.conn.execute(stmt)).all():
+            found[(str(patient), str(actor))] = at
+    return found
+
+
+async def sittings(repo: Repository, patient_id: str, since: datetime, limit: int) -> list[Sitting]:
+    """The newest sittings on ``patient_id``'s chart that began since ``since``."""
     table = audit_patient_table
     stmt = (
-        sa.select(table.c.entryId, table.c.records)
+        sa.select(table)
         .where(table.c.patientId == patient_id, table.c.createdAt >= since)
-        .order_by(table.c.createdAt.desc())
+        .order_by(table.c.createdAt.desc(), table.c.entryId.desc())
         .limit(limit)
     )
-    return [(str(e), int(n)) for e, n in (await repo.conn.execute(stmt)).all()]
+    return [
+        Sitting(
+            str(r["patientId"]),
+            str(r["entryId"]),
+            str(r["actorId"]),
+            r["createdAt"],
+            r["emergency"],
+        )
+        for r in (await repo.conn.execute(stmt)).mappings()
+    ]
 
 
 async def legacy_block(

@@ -79,10 +79,12 @@ audit_patient_table = sa.Table(  # built by the audit sealer; see storage/audit_
     "_AuditPatient",
     _metadata,
     sa.Column("patientId", sa.String(32), primary_key=True),
-    sa.Column("entryId", sa.String(32), primary_key=True),
-    sa.Column("createdAt", sa.DateTime, nullable=False),
-    sa.Column("records", sa.Integer, nullable=False),  # how many of the chart's records it names
+    sa.Column("entryId", sa.String(32), primary_key=True),  # the sitting's first entry
+    sa.Column("actorId", sa.String(32), nullable=False),
+    sa.Column("createdAt", sa.DateTime, nullable=False),  # when the sitting began
+    sa.Column("emergency", sa.Boolean, nullable=False),
     sa.Index("ix__AuditPatient_patient_time", "patientId", "createdAt"),
+    sa.Index("ix__AuditPatient_pair_time", "patientId", "actorId", "createdAt"),
 )
 audit_index_backfill_table = sa.Table(  # one row, id 1: blocks sealed before the index existed
     "_AuditIndexBackfill",

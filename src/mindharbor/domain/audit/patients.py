@@ -1,15 +1,17 @@
-"""Whose charts a disclosure concerns: the patients behind the records an audit entry names.
+"""Whose charts a disclosure concerns, as sittings for the patient index (``audit_index.py``).
 
 Run by the sealer for each block it seals (``seal.py``), never on the request path. A record is
 a patient's when it is their ``PatientProfile`` or points at one with a ``patient`` field (the
 schema says which classes do: assessments and their versions, crisis logs and their events,
-messages, appointments). A record deleted before its entry is sealed is not indexed; the entry
-itself stays in the log for compliance.
+messages, appointments). Not indexed: a patient's reads of their own chart, entries without an
+actor (master key), writes, and records deleted before their entry is sealed (the entry itself
+stays in the log for compliance). A staff member's reads of one chart are one sitting until ten
+minutes after it began; each emergency grant is a sitting of its own.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 from mindharbor.storage import audit_index
@@ -18,6 +20,7 @@ from mindharbor.storage.repository import FindQuery, Repository
 DISCLOSURES = ("phi.read", "emergency.access")
 PROFILE = "PatientProfile"
 CHUNK = 500  # record ids looked up per query
+SITTING = timedelta(minutes=10)
 
 
 def _named(entry: dict[str, Any]) -> dict[str, set[str]]:
@@ -59,24 +62,62 @@ async def _patients_of(repo: Repository, class_name: str, ids: set[str]) -> dict
     return found
 
 
+async def _users_of(repo: Repository, profiles: set[str]) -> dict[str, str]:
+    """profile id -> the patient's account id."""
+    system, ordered, found = repo.system(), sorted(profiles), {}
+    for start in range(0, len(ordered), CHUNK):
+        chunk = ordered[start : start + CHUNK]
+        rows = await system.find(
+            PROFILE,
+            FindQuery(where={"objectId": {"$in": chunk}}, keys=["user"], limit=len(chunk)),
+        )
+        for row in rows.results:
+            user = row.get("user")
+            if isinstance(user, dict) and user.get("objectId"):
+                found[str(row["objectId"])] = str(user["objectId"])
+    return found
+
+
 async def index_block(repo: Repository, entries: list[dict[str, Any]]) -> int:
-    """Index the disclosures among ``entries`` (stored rows, as the sealer reads them) by
-    patient; returns how many (patient, entry) pairs were added."""
-    disclosures = [e for e in entries if e.get("action") in DISCLOSURES]
+    """Record the sittings the disclosures among ``entries`` begin (stored rows, in sealing
+    order, as the sealer reads them); returns how many were added."""
+    disclosures = [e for e in entries if e.get("action") in DISCLOSURES and e.get("actor")]
     named = {str(e["objectId"]): _named(e) for e in disclosures}
     wanted: dict[str, set[str]] = {}
     for by_class in named.values():
         for cls, ids in by_class.items():
             wanted.setdefault(cls, set()).update(ids)
     owners = {cls: await _patients_of(repo, cls, ids) for cls, ids in wanted.items()}
-    rows: list[tuple[str, str, datetime, int]] = []
+    charts: list[tuple[dict[str, Any], list[str]]] = []
     for entry in disclosures:
-        entry_id = str(entry["objectId"])
-        records: dict[str, int] = {}
-        for cls, ids in named[entry_id].items():
-            for record in ids & owners[cls].keys():
-                patient = owners[cls][record]
-                records[patient] = records.get(patient, 0) + 1
-        rows.extend((p, entry_id, entry["createdAt"], n) for p, n in sorted(records.items()))
-    await audit_index.add(repo, rows)
-    return len(rows)
+        found = {
+            owners[cls][i]
+            for cls, ids in named[str(entry["objectId"])].items()
+            for i in ids
+            if i in owners[cls]
+        }
+        charts.append((entry, sorted(found)))
+    users = await _users_of(repo, {p for _, patients in charts for p in patients})
+    pairs = {
+        (p, str(e["actor"]))
+        for e, patients in charts
+        for p in patients
+        if users.get(p) != e["actor"]
+    }
+    began = await audit_index.latest_starts(repo, pairs)
+    new: list[audit_index.Sitting] = []
+    for entry, patients in charts:
+        actor, at = str(entry["actor"]), entry["createdAt"]
+        emergency = entry["action"] == "emergency.access"
+        for patient in patients:
+            if users.get(patient) == actor:
+                continue  # the patient's own reads are no disclosure to them
+            last = began.get((patient, actor))
+            if emergency or last is None or at - last > SITTING:
+                new.append(
+                    audit_index.Sitting(patient, str(entry["objectId"]), actor, at, emergency)
+                )
+                if not emergency:
+                    began[(patient, actor)] = at
+    await audit_index.add(repo, new)
+    return len(new)

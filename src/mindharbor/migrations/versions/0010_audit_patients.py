@@ -1,6 +1,7 @@
-"""Which patients' charts each disclosure concerns: ``_AuditPatient (patientId, entryId)``, so a
-patient's "who viewed my record" finds every staff read of their chart in the audit log by an
-index instead of scanning the newest entries of the whole clinic (``storage/audit_index.py``).
+"""Who viewed which patient's chart, and when: ``_AuditPatient``, one row per sitting (a staff
+member's reads of one chart within ten minutes), so a patient's "who viewed my record" finds
+every staff read of their chart by an index instead of scanning the newest entries of the whole
+clinic (``storage/audit_index.py``).
 Blocks sealed before this revision are indexed a few at a time by later sealing runs, from
 ``_AuditIndexBackfill``.
 
@@ -20,10 +21,14 @@ def upgrade() -> None:
         "_AuditPatient",
         sa.Column("patientId", sa.String(32), primary_key=True),
         sa.Column("entryId", sa.String(32), primary_key=True),
+        sa.Column("actorId", sa.String(32), nullable=False),
         sa.Column("createdAt", sa.DateTime, nullable=False),
-        sa.Column("records", sa.Integer, nullable=False),
+        sa.Column("emergency", sa.Boolean, nullable=False),
     )
     op.create_index("ix__AuditPatient_patient_time", "_AuditPatient", ["patientId", "createdAt"])
+    op.create_index(
+        "ix__AuditPatient_pair_time", "_AuditPatient", ["patientId", "actorId", "createdAt"]
+    )
     op.create_table(
         "_AuditIndexBackfill",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
@@ -38,5 +43,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("_AuditIndexBackfill")
+    op.drop_index("ix__AuditPatient_pair_time", "_AuditPatient")
     op.drop_index("ix__AuditPatient_patient_time", "_AuditPatient")
     op.drop_table("_AuditPatient")

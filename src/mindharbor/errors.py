@@ -40,6 +40,7 @@ and the HTTP status Parse Server would answer with. Services raise these (never 
     ├── InvalidSchemaOperation 255
     ├── InvalidFileName        122             (bad or missing file name, extension vs content)
     ├── FileSaveError          130             (type not allowed, content mismatch, empty file)
+    ├── FileDeleteError        153             (DELETE /files of a file that is not stored)
     ├── RequestTooLarge        107             413
     ├── RequestTimeout         124             408  (body not in by its deadline, or abandoned)
     └── Unauthorized           (no code)       403  body {"error": "unauthorized"} as Parse does
@@ -219,6 +220,10 @@ class InvalidFileName(ParseError):
 
 class FileSaveError(ParseError):
     code, default_message = 130, "Could not store file."
+
+
+class FileDeleteError(ParseError):
+    code, default_message = 153, "Could not delete file."
 
 
 class RequestTooLarge(ParseError):

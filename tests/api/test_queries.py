@@ -595,6 +595,7 @@ def test_related_to(client: ParseClient) -> None:
     body = client.find(owner_cls, where=related, redirectClassNameForKey="members")
     assert sorted(r["name"] for r in body["results"]) == ["alpha", "gamma"]
     assert body["className"] == f.cls
+    assert {r["className"] for r in body["results"]} == {f.cls}  # as RestQuery: the SDK's get()
 
     # Reading the owner gives only the relation descriptor.
     got = client.get(f"/classes/{owner_cls}/{owner}", master=True).json()

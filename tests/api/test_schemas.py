@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.support import ParseClient, unique_class
 
 
@@ -118,6 +120,25 @@ def test_builtin_classes_and_fields_cannot_be_removed(client: ParseClient) -> No
         master=True,
     )
     assert response.json()["code"] == 255
+
+
+def test_a_query_on_a_class_that_does_not_exist_is_still_validated(client: ParseClient) -> None:
+    """As Parse (it pretends the class exists and validates the query): an empty answer for a
+    well-formed query, 102/107 for a malformed one, never an empty answer hiding the error."""
+    cls = unique_class()
+
+    def find(where: dict[str, object]) -> tuple[int, object]:
+        response = client.get(f"/classes/{cls}", master=True, params={"where": json.dumps(where)})
+        body = response.json()
+        return response.status_code, body.get("code", body.get("results"))
+
+    assert find({"myString": {"$regex": "football"}}) == (200, [])
+    assert find({"myString": {"$regex": "football", "$options": "some invalid thing"}}) == (
+        400,
+        102,
+    )
+    assert find({"location": {"$geoWithin": {"$polygon": 1234}}}) == (400, 107)
+    assert client.get(f"/schemas/{cls}", master=True).status_code == 400  # still no class
 
 
 def test_clients_cannot_create_classes_or_fields(client: ParseClient) -> None:

@@ -106,6 +106,19 @@ def test_increment_dotted_nested_path(client: ParseClient) -> None:
     assert fetch(client, cls, oid)["meta"] == {"a": {"b": {"c": 2}}}
 
 
+def test_dotted_path_into_a_non_object_field_is_111(client: ParseClient) -> None:
+    """Parse: a path writes an Object, so on a String field it is a schema mismatch (111), not
+    an invalid field name (105); the SDK's own spec checks the code."""
+    cls = make_class(client)
+    oid = client.create(cls, {"hello": "world"})
+    response = client.put(f"/classes/{cls}/{oid}", {"hello.dot": inc(15)}, master=True)
+    assert error(response) == (400, 111)
+    assert response.json()["error"] == (
+        f"schema mismatch for {cls}.hello; expected String but got Object"
+    )
+    assert fetch(client, cls, oid)["hello"] == "world"
+
+
 def test_increment_non_number_field_is_111(client: ParseClient) -> None:
     cls = make_class(client)
     oid = client.create(cls, {"name": "x"})

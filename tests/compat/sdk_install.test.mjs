@@ -169,4 +169,10 @@ describe('Parse Dashboard "Run as" (session tokens are stored hashed)', () => {
     assert.equal(sessions.length, 1);
     assert.equal(sessions[0].getSessionToken(), '');
   });
+
+  it('Parse.User.loginAs (POST /loginAs) answers 119 with the reason, even with the master key', async () => {
+    const { user } = await person('patient');
+    const error = await rejectsWithCode(Parse.User.loginAs(user.id), 119);
+    assert.match(error.message, /loginAs is not available/);
+  });
 });

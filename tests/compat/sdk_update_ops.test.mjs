@@ -209,6 +209,9 @@ describe('relations', () => {
     const found = await query.find();
     assert.equal(found[0].className, members[0].className);
     assert.deepEqual(sortedValues(found), ['m1', 'm2', 'm3']);
+    // first() and get() read each object's className, not the answer's.
+    const first = await unfetched.relation('members').query().first();
+    assert.equal(first.className, members[0].className);
   });
 
   it('relation.remove() drops a member; queries can add constraints', async () => {

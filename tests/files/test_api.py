@@ -219,6 +219,12 @@ def test_delete_needs_the_master_key(api: ParseClient) -> None:
     assert fetch(stored["url"]).status_code == 200
     assert api.delete(f"/files/{stored['name']}", master=True).status_code == 200
     assert fetch(stored["url"]).status_code == 403
+    # Deleting it again (or a name never stored): Parse's 153, not a silent 200.
+    again = api.delete(f"/files/{stored['name']}", master=True)
+    assert (again.status_code, again.json()) == (
+        400,
+        {"code": 153, "error": "Could not delete file."},
+    )
 
 
 def test_urls_only_for_readers_by_any_route(api: ParseClient) -> None:

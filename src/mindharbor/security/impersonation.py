@@ -1,4 +1,5 @@
-"""No acting as another user: Parse Dashboard's "Run as" is refused with the reason.
+"""No acting as another user: Parse Dashboard's "Run as" and Parse's ``POST /loginAs`` are
+refused with the reason.
 
 The Dashboard's API console runs a request "as" a user by reading one of the user's session
 tokens with the master key: ``new Parse.Query(Parse.Session).equalTo('user', u).first()``, that
@@ -11,7 +12,7 @@ answered with 119 and the reason instead. Any other query of ``_Session`` is una
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from mindharbor.errors import OperationForbidden
 from mindharbor.security.auth import Auth
@@ -20,6 +21,18 @@ RUN_AS_REFUSED = (
     "Session tokens are stored hashed and cannot be read: a user's session cannot be "
     'impersonated ("Run as"). Sign in as that user, or use the master key.'
 )
+
+
+LOGIN_AS_REFUSED = (
+    "loginAs is not available: a session belongs to the person who signed in, so that every "
+    "access in the audit log is theirs. Sign in as that user, or use the master key."
+)
+
+
+def refuse_login_as() -> NoReturn:
+    """``POST /loginAs`` (Parse: a new session for any user, master key only): refused for
+    every caller, with the reason, instead of an unknown route."""
+    raise OperationForbidden(LOGIN_AS_REFUSED)
 
 
 def _is_user_pointer(value: Any) -> bool:

@@ -24,18 +24,26 @@ from mindharbor.storage.schema import (
 )
 from mindharbor.storage.system_tables import idempotency_table, schema_table, write_schema_row
 
+# What a query on a class that does not exist is compiled against (and thrown away): no field,
+# so every constraint on a field matches nothing, but every operator is checked.
+_NO_CLASS = ClassSchema(name="_NoSuchClass", fields={})
+
 
 class ClassChanges(RepositoryBase):
     """Schema reads and changes for one caller's transaction."""
 
     # -- schema on write ------------------------------------------------------------------------
-    def _check_missing_class(self, class_name: str) -> None:
+    def _check_missing_class(self, class_name: str, where: Any = None) -> None:
         """Parse 9: without client class creation, a non-master caller is told the class is
-        closed (119) rather than shown an empty one."""
+        closed (119) rather than shown an empty one. Otherwise the query is still validated,
+        as Parse does on a class it pretends exists: a bad ``$options`` or ``$polygon`` is 102
+        or 107, not an empty answer."""
         if not self.auth.is_master and not self.store.settings.allow_client_class_creation:
             raise OperationForbidden(
                 f"This user is not allowed to access non-existent class: {class_name}"
             )
+        if where:
+            self.compiler.compile(_NO_CLASS, self.table(_NO_CLASS), where)
 
     def _may_change_schema(self, schema: ClassSchema | None) -> bool:
         if self.auth.is_master:

@@ -100,7 +100,7 @@ def prepare_write(
         if spec.server and not trusted:
             raise OperationForbidden(f"{head} is set by the server and cannot be written.")
         if dot:
-            _apply_path(out, spec, key, rest.split("."), value, existing)
+            _apply_path(out, schema.name, spec, key, rest.split("."), value, existing)
         elif isinstance(value, dict) and "__op" in value:
             _apply_op(out, schema, spec, value, existing)
         else:
@@ -183,6 +183,7 @@ def _apply_op(
 
 def _apply_path(
     out: PreparedWrite,
+    class_name: str,
     spec: FieldSpec,
     key: str,
     path: list[str],
@@ -190,8 +191,12 @@ def _apply_path(
     existing: dict[str, Any] | None,
 ) -> None:
     """``"meta.count": {"__op": "Increment"}`` or ``"meta.color": "red"`` inside an Object."""
-    if spec.type != "Object" or not all(path):
+    if not all(path):
         raise InvalidKeyName(f"Invalid field name: {key}.")
+    if spec.type != "Object":  # a path writes an Object: Parse's schema mismatch (111)
+        raise IncorrectType(
+            f"schema mismatch for {class_name}.{spec.name}; expected {spec.type} but got Object"
+        )
     root = copy.deepcopy(_current(out, existing, spec.name) or {})
     node = root
     for part in path[:-1]:

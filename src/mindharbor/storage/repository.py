@@ -69,7 +69,7 @@ class Repository(ClassChanges):
         count_terms(query.where or {}, self.max_query_terms)  # bounded before anything is built
         schema = await self.lookup_schema(class_name)
         if schema is None:
-            self._check_missing_class(class_name)
+            self._check_missing_class(class_name, query.where)
             return FindResult([], 0 if query.count else None)
         table = self.table(schema)
         count = None

@@ -165,8 +165,9 @@ class ClassSchema:
             "fields": fields,
             "classLevelPermissions": normalized_clp(self.clp),
         }
-        if self.indexes:
-            out["indexes"] = {"_id_": {"_id": 1}, **self.indexes}
+        # Always, as Parse on PostgreSQL answers (the primary key as Mongo's ``_id_``): the SDK
+        # reads ``schema.indexes.<name>`` and would fail on a class without indexes.
+        out["indexes"] = {"_id_": {"_id": 1}, **self.indexes}
         return out
 
     def to_store(self) -> dict[str, Any]:

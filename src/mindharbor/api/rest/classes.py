@@ -18,12 +18,15 @@ async def find(repo: Repository, req: ApiRequest) -> Reply:
     redirect = req.params.get("redirectClassNameForKey")
     if redirect is not None:
         class_name = _redirect_target(repo, class_name, redirect)
+        query.raw = False  # each object names its class, as Parse's RestQuery writes it
     result = await repo.find(class_name, query)
     body: dict[str, object] = {"results": result.results}
     if result.count is not None:
         body["count"] = result.count
     if redirect is not None:
-        body["className"] = class_name
+        body["className"] = class_name  # the SDK's find() reads this, first()/get() each object's
+        for obj in result.results:
+            obj["className"] = class_name
     return Reply(body)
 
 

@@ -34,7 +34,14 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Message
 
 from mindharbor.api.rest.request import build_request, decode_json_body, read_body
-from mindharbor.errors import FileSaveError, InvalidJSON, ParseError, Unauthorized, error_body
+from mindharbor.errors import (
+    FileDeleteError,
+    FileSaveError,
+    InvalidJSON,
+    ParseError,
+    Unauthorized,
+    error_body,
+)
 from mindharbor.files.blobstore import one_piece
 from mindharbor.files.crypto import FileIntegrityError
 from mindharbor.files.service import FileAccessDenied, FileService, file_id
@@ -259,14 +266,16 @@ async def _guarded(body: AsyncIterator[bytes], name: str, trace: str) -> AsyncIt
 
 
 async def delete(request: Request) -> Response:
-    """``DELETE /files/{name}`` (master key): 200 ``{}``."""
+    """``DELETE /files/{name}`` (master key): 200 ``{}``; 153 for a file that is not stored,
+    as Parse's files adapters answer."""
     host = _host(request)
     trace = uuid.uuid4().hex
     try:
         api = await build_request(request, "/files", host.settings, host.resolve_session, trace)
         if not api.auth.is_master:
             raise Unauthorized("unauthorized: master key is required")
-        await host.files.delete(str(request.path_params["name"]), meta=api.audit_meta())
+        if not await host.files.delete(str(request.path_params["name"]), meta=api.audit_meta()):
+            raise FileDeleteError()
         return _json({}, 200)
     except ParseError as exc:
         status, error = error_body(exc)

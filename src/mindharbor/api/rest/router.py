@@ -84,6 +84,7 @@ ROUTES: list[Route] = [
     _route("DELETE", "/users/{objectId}", users.on_class("_User", classes.delete)),
     _route("GET", "/login", users.log_in, writes=True),  # counts failures, makes a session
     _route("POST", "/login", users.log_in),
+    _route("POST", "/loginAs", users.log_in_as),
     _route("POST", "/logout", users.log_out),
     _route("GET", "/verifyPassword", users.verify_password, writes=True),
     _route("POST", "/verifyPassword", users.verify_password),

@@ -9,6 +9,7 @@ from mindharbor.api.rest.request import ApiRequest
 from mindharbor.auth import accounts, password_reset
 from mindharbor.errors import InvalidSessionToken, ScriptFailed
 from mindharbor.hooks import FunctionRequest
+from mindharbor.security.impersonation import refuse_login_as
 from mindharbor.storage.repository import Repository
 
 
@@ -26,6 +27,10 @@ async def sign_up(repo: Repository, req: ApiRequest) -> Reply:
     status, body = await accounts.sign_up(repo, req.body, req.auth.installation_id)
     headers = {"Location": f"{repo.store.settings.mount_path}/users/{body['objectId']}"}
     return Reply(body, status=status, headers=headers if status == 201 else {})
+
+
+async def log_in_as(repo: Repository, req: ApiRequest) -> Reply:
+    refuse_login_as()
 
 
 async def log_in(repo: Repository, req: ApiRequest) -> Reply:

@@ -185,6 +185,11 @@ async def test_sealing_indexes_sittings_on_each_chart(
                 _entry(base, first_user, "phi.read", "Message", message, {}),
                 _entry(base, None, "phi.read", "IntakeAssessment", assessment, {}),
             ]
+            # Later entries get smaller ids, so a reader that does not keep the sealing order
+            # (ids looked up with IN come back in id order) sees the sitting's end first.
+            for n, row in enumerate(rows[:4]):
+                row["objectId"] = f"{'ZYXW'[n]}{n:09d}"
+                row["_hash"] = entry_digest(row)
             await insert_rows(repo, rows)
         async with store.unit_of_work(Auth.system()) as repo:
             assert await seal_pending(repo) == len(rows)

@@ -119,6 +119,8 @@ async def legacy_block(
     for start in range(0, len(ids), _CHUNK):
         stmt = sa.select(table).where(table.c.objectId.in_(ids[start : start + _CHUNK]))
         rows.extend(dict(r) for r in (await repo.conn.execute(stmt)).mappings())
+    position = {object_id: n for n, object_id in enumerate(ids)}
+    rows.sort(key=lambda r: position[str(r["objectId"])])  # the block's (sealing) order
     return block, rows
 
 

@@ -79,9 +79,12 @@ async def _users_of(repo: Repository, profiles: set[str]) -> dict[str, str]:
 
 
 async def index_block(repo: Repository, entries: list[dict[str, Any]]) -> int:
-    """Record the sittings the disclosures among ``entries`` begin (stored rows, in sealing
-    order, as the sealer reads them); returns how many were added."""
-    disclosures = [e for e in entries if e.get("action") in DISCLOSURES and e.get("actor")]
+    """Record the sittings the disclosures among ``entries`` begin (stored rows, as the sealer
+    reads them); returns how many were added."""
+    disclosures = sorted(  # in sealing order, whatever order the caller read them in
+        (e for e in entries if e.get("action") in DISCLOSURES and e.get("actor")),
+        key=lambda e: (e["createdAt"], str(e["objectId"])),
+    )
     named = {str(e["objectId"]): _named(e) for e in disclosures}
     wanted: dict[str, set[str]] = {}
     for by_class in named.values():

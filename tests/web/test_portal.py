@@ -36,6 +36,9 @@ def test_screener_forms_follow_the_published_questions(web: LiveServer) -> None:
                     headers=provider_headers,
                 )
                 assert assigned.status_code == 200, assigned.text
+            # Both assignments listed first: each arrives live and re-renders the list, and a
+            # click while the second one lands can hit a button that was just replaced.
+            page.get_by_role("button", name="Start C-SSRS").wait_for()
             page.get_by_role("button", name="Start GAD-7").click()
             for n in range(1, 8):
                 group = page.get_by_role("group", name=re.compile(rf"^{n}\. "))

@@ -42,40 +42,31 @@ def _points_at_patient(repo: Repository, class_name: str) -> bool:
     return spec is not None and spec.type == "Pointer" and spec.target_class == PROFILE
 
 
+async def _pointed_at(
+    repo: Repository, class_name: str, ids: set[str], field: str
+) -> dict[str, str]:
+    """object id -> the id its Pointer ``field`` names, for the objects that still exist."""
+    system, ordered, found = repo.system(), sorted(ids), {}
+    for start in range(0, len(ordered), CHUNK):
+        chunk = ordered[start : start + CHUNK]
+        rows = await system.find(
+            class_name,
+            FindQuery(where={"objectId": {"$in": chunk}}, keys=[field], limit=len(chunk)),
+        )
+        for row in rows.results:
+            target = row.get(field)
+            if isinstance(target, dict) and target.get("objectId"):
+                found[str(row["objectId"])] = str(target["objectId"])
+    return found
+
+
 async def _patients_of(repo: Repository, class_name: str, ids: set[str]) -> dict[str, str]:
     """record id -> patient profile id, for the records of ``class_name`` that still exist."""
     if class_name == PROFILE:
         return {i: i for i in ids}
     if not _points_at_patient(repo, class_name):
         return {}
-    system, ordered, found = repo.system(), sorted(ids), {}
-    for start in range(0, len(ordered), CHUNK):
-        chunk = ordered[start : start + CHUNK]
-        rows = await system.find(
-            class_name,
-            FindQuery(where={"objectId": {"$in": chunk}}, keys=["patient"], limit=len(chunk)),
-        )
-        for row in rows.results:
-            patient = row.get("patient")
-            if isinstance(patient, dict) and patient.get("objectId"):
-                found[str(row["objectId"])] = str(patient["objectId"])
-    return found
-
-
-async def _users_of(repo: Repository, profiles: set[str]) -> dict[str, str]:
-    """profile id -> the patient's account id."""
-    system, ordered, found = repo.system(), sorted(profiles), {}
-    for start in range(0, len(ordered), CHUNK):
-        chunk = ordered[start : start + CHUNK]
-        rows = await system.find(
-            PROFILE,
-            FindQuery(where={"objectId": {"$in": chunk}}, keys=["user"], limit=len(chunk)),
-        )
-        for row in rows.results:
-            user = row.get("user")
-            if isinstance(user, dict) and user.get("objectId"):
-                found[str(row["objectId"])] = str(user["objectId"])
-    return found
+    return await _pointed_at(repo, class_name, ids, "patient")
 
 
 async def index_block(repo: Repository, entries: list[dict[str, Any]]) -> int:
@@ -100,7 +91,8 @@ async def index_block(repo: Repository, entries: list[dict[str, Any]]) -> int:
             if i in owners[cls]
         }
         charts.append((entry, sorted(found)))
-    users = await _users_of(repo, {p for _, patients in charts for p in patients})
+    profiles = {p for _, patients in charts for p in patients}
+    users = await _pointed_at(repo, PROFILE, profiles, "user")  # the patients' accounts
     pairs = {
         (p, str(e["actor"]))
         for e, patients in charts
